@@ -1,0 +1,5 @@
+import sys
+
+from gankit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""The command line: a thin layer over the Python API. Usage errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gankit import __version__
+from gankit.errors import GankitError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as every other usage error
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Train, watch, evaluate and compare GANs.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    commands.add_parser("presets", help="list every preset and the post it reproduces")
+
+    train = commands.add_parser("train", help="train a GAN (a preset, a YAML config, or resume a run)")
+    source = train.add_mutually_exclusive_group()
+    source.add_argument("--preset", help="preset name (see `gankit presets`)")
+    source.add_argument("--config", help="YAML config file (a run's config.yaml re-runs it)")
+    source.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting, e.g. --set optim.d.lr=1e-4 (repeatable)")
+    train.add_argument("--out", help="run directory (default runs/<name>, numbered if it exists)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --out run directory")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = commands.add_parser("sample", help="write samples from a trained generator")
+    sample.add_argument("run_dir", metavar="RUN_DIR")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("-o", "--output", default="samples.png", help="output PNG (default samples.png)")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def cmd_presets(_args: argparse.Namespace) -> int:
+    from gankit.presets import preset_table
+
+    rows = preset_table()
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "post", "data")}
+    header = {"name": "preset", "post": "seed post", "data": "data", "description": "what it does"}
+    for row in [header, *rows]:
+        print("  ".join(row[k].ljust(widths[k]) for k in ("name", "post", "data")) + "  " + row["description"])
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gankit.run import train
+
+    if args.resume:
+        if args.out or args.overwrite:
+            raise GankitError("--resume continues a run in place: drop --out/--overwrite")
+        run = train(None, resume=args.resume, overrides=args.overrides, progress=not args.no_progress)
+    else:
+        if not (args.preset or args.config):
+            raise GankitError("say what to train: --preset NAME, --config FILE.yaml or --resume RUN_DIR")
+        run = train(args.preset or args.config, out=args.out, overwrite=args.overwrite,
+                    overrides=args.overrides, progress=not args.no_progress)
+    pictures = sorted((run.path / "samples").glob("*.png"))
+    print(f"run: {run.path}")
+    if pictures:
+        print(f"samples: {pictures[-1]}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.run import load_run
+
+    if args.n < 1:
+        raise GankitError(f"-n must be at least 1, got {args.n}")
+    path = load_run(args.run_dir).save_samples(Path(args.output), n=args.n, seed=args.seed)
+    print(path)
+    return 0
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except GankitError as err:
+        if args.debug:
+            raise
+        print(f"gankit: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

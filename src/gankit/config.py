@@ -1,0 +1,312 @@
+"""The run config: dataclasses for the fixed sections, registry parts for the rest; YAML in and out.
+
+A config names one part per axis (data, generator, discriminator, loss, optimisers) and sets the schedule.
+`load_config` validates everything up front, so a typo fails in a second, not an hour into training, and
+`Config.to_dict()` writes every default out, so a run's config.yaml re-runs it exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gankit.errors import ConfigError, closest
+from gankit.registry import Registry, coerce
+
+# Keys a run's config.yaml carries for the record that are not settings.
+RECORD_KEYS = ("versions",)
+
+
+@dataclass
+class LatentConfig:
+    dim: int = 100
+    dist: Literal["uniform01", "uniform", "normal"] = "normal"  # U[0,1), U[-1,1), N(0,1)
+
+
+@dataclass
+class RegConfig:
+    clip: float | None = None  # WGAN weight clipping of D to [-clip, clip] after each D step
+    gp: float = 0.0  # gradient penalty weight (WGAN-GP uses 10)
+    gp_center: float = 1.0
+    spectral_norm: bool = False  # spectral normalisation of D's layers
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int | None = None
+    steps: int | None = None  # iterations; when set, wins over epochs
+    d_steps: int = 1  # D updates per iteration (n_critic)
+    g_steps: int = 1  # G updates per iteration
+    drop_last: bool = True
+    sampling: Literal["shuffle", "replacement"] = "shuffle"  # epochs of a fresh permutation, or draws with replacement
+    d_input: Literal["sample", "sorted", "moments"] = "sample"  # what 1-D D sees: each sample, or the whole batch
+
+
+@dataclass
+class LogConfig:
+    every: int = 50  # history.jsonl row and progress-bar update
+    sample_every: int = 500  # picture of samples
+    checkpoint_every: int = 1000
+    n_samples: int = 64  # images in a sample grid (1-D/2-D pictures use more points)
+    keep_checkpoints: bool = False  # keep step_N.pt besides last.pt
+
+
+@dataclass
+class RuntimeConfig:
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = None  # torch intra-op threads; None leaves PyTorch's choice
+
+
+SECTIONS = {
+    "latent": LatentConfig,
+    "reg": RegConfig,
+    "train": TrainConfig,
+    "log": LogConfig,
+    "runtime": RuntimeConfig,
+}
+PARTS = ("data", "generator", "discriminator", "loss")
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    post: str | None = None  # the seed post a preset reproduces (file name)
+    description: str = ""
+    seed: int = 0
+    data: dict = field(default_factory=lambda: {"name": "gaussian1d"})
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    generator: dict = field(default_factory=lambda: {"name": "mlp-1d"})
+    discriminator: dict = field(default_factory=lambda: {"name": "mlp-1d"})
+    loss: dict = field(default_factory=lambda: {"name": "non-saturating"})
+    reg: RegConfig = field(default_factory=RegConfig)
+    optim: dict = field(default_factory=lambda: {"g": {"name": "adam"}, "d": {"name": "adam"}})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def d_in_shape(self, example_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """What D sees: one example, or (post 002) a whole 1-D batch as one vector."""
+        if self.train.d_input == "sorted":
+            return (self.train.batch_size,)
+        if self.train.d_input == "moments":
+            return (4,)
+        return example_shape
+
+
+def settings(part: dict[str, Any]) -> dict[str, Any]:
+    """A part section's settings: everything but its name."""
+    return {k: v for k, v in part.items() if k != "name"}
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists, recursively, so safe_dump writes plain YAML."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """'optim.d.lr=1e-4' -> (['optim','d','lr'], 0.0001). Values are YAML scalars/lists ('[0.5, 0.9]')."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects key=value (e.g. --set optim.d.lr=1e-4), got '{text}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):
+        value = _number_or_text(value)
+    return key.strip().split("."), value
+
+
+def _number_or_text(text: str) -> Any:
+    # YAML 1.1 reads "1e-4" as text; users mean a number.
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    raw = copy.deepcopy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for key in path[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: '{key}' is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{line}: fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file '{path}': {err}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file '{path}' must be a mapping of settings (key: value), not a {type(raw).__name__}")
+    return raw
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """A validated Config; part sections are resolved against their registries (every default filled in)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of settings, not a {type(raw).__name__}")
+    allowed = [f.name for f in dataclasses.fields(Config)]
+    config = Config()
+    for key, value in raw.items():
+        if key in RECORD_KEYS:
+            continue
+        if key not in allowed:
+            raise _unknown_key(key, allowed)
+        if key in SECTIONS:
+            setattr(config, key, _section(key, SECTIONS[key], value))
+        elif key in PARTS:
+            setattr(config, key, _part_name(key, value))
+        elif key == "optim":
+            config.optim = _optim(value)
+        else:
+            hint = typing.get_type_hints(Config)[key]
+            setattr(config, key, coerce(value, hint, f"setting '{key}'"))
+    _resolve_parts(config)
+    validate(config)
+    return config
+
+
+def _unknown_key(key: str, allowed: list[str], prefix: str = "") -> ConfigError:
+    guess = closest(key, allowed)
+    hint = f"did you mean '{prefix}{guess}'? " if guess else ""
+    return ConfigError(f"unknown setting '{prefix}{key}': {hint}valid: {', '.join(prefix + a for a in allowed)}")
+
+
+def _section(name: str, cls: type, value: Any) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{name}' must be a section of settings, got {value!r}")
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, item in value.items():
+        if key not in fields:
+            raise _unknown_key(key, fields, prefix=f"{name}.")
+        kwargs[key] = coerce(item, hints[key], f"setting '{name}.{key}'")
+    return cls(**kwargs)
+
+
+def _part_name(section: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):  # shorthand: `loss: hinge`
+        value = {"name": value}
+    if not isinstance(value, dict) or "name" not in value:
+        raise ConfigError(f"'{section}' must be a section with a 'name' (e.g. {section}: {{name: ...}})")
+    return dict(value)
+
+
+def _optim(value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise ConfigError("'optim' must have sections 'g' and 'd' (e.g. optim: {g: {name: adam, lr: 2e-4}, d: ...})")
+    for key in value:
+        if key not in ("g", "d"):
+            raise _unknown_key(key, ["g", "d"], prefix="optim.")
+    return {who: _part_name(f"optim.{who}", value.get(who, {"name": "adam"})) for who in ("g", "d")}
+
+
+def _registries() -> dict[str, tuple[Registry, tuple[str, ...]]]:
+    # Imported here: the registries fill up when their modules import, and they import torch.
+    from gankit.data import DATA
+    from gankit.models import DISCRIMINATORS, GENERATORS
+    from gankit.objectives import OBJECTIVES
+
+    return {
+        "data": (DATA, ()),
+        "generator": (GENERATORS, ("z_dim", "out_shape")),
+        "discriminator": (DISCRIMINATORS, ("in_shape",)),
+        "loss": (OBJECTIVES, ()),
+    }
+
+
+def _resolve_parts(config: Config) -> None:
+    for section, (registry, injected) in _registries().items():
+        part = getattr(config, section)
+        params = settings(part)
+        try:
+            resolved = registry.resolve(part["name"], params, injected)
+        except ConfigError as err:
+            raise ConfigError(f"{section}: {err}") from None
+        setattr(config, section, {"name": part["name"], **resolved})
+    from gankit.optim import OPTIMIZERS
+
+    for who in ("g", "d"):
+        part = config.optim[who]
+        params = settings(part)
+        try:
+            resolved = OPTIMIZERS.resolve(part["name"], params, ("params",))
+        except ConfigError as err:
+            raise ConfigError(f"optim.{who}: {err}") from None
+        config.optim[who] = {"name": part["name"], **resolved}
+
+
+def validate(config: Config) -> None:
+    """Values and combinations that no single part can check alone."""
+    t, reg, log = config.train, config.reg, config.log
+    positive = {
+        "train.batch_size": t.batch_size,
+        "train.d_steps": t.d_steps,
+        "train.g_steps": t.g_steps,
+        "latent.dim": config.latent.dim,
+        "log.every": log.every,
+        "log.sample_every": log.sample_every,
+        "log.checkpoint_every": log.checkpoint_every,
+        "log.n_samples": log.n_samples,
+    }
+    if t.steps is not None:
+        positive["train.steps"] = t.steps
+    if t.epochs is not None:
+        positive["train.epochs"] = t.epochs
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be at least 1, got {value}")
+    if t.steps is None and t.epochs is None:
+        raise ConfigError("set how long to train: train.steps (iterations) or train.epochs")
+    if reg.clip is not None and reg.clip <= 0:
+        raise ConfigError(f"reg.clip must be > 0 (or null for no clipping), got {reg.clip}")
+    if reg.gp < 0:
+        raise ConfigError(f"reg.gp must be >= 0, got {reg.gp}")
+    if reg.clip is not None and reg.gp > 0:
+        raise ConfigError("reg.clip and reg.gp both constrain the critic: use one (set reg.clip: null or reg.gp: 0)")
+    if t.d_input != "sample" and reg.gp > 0:
+        raise ConfigError("reg.gp needs per-sample D input: set train.d_input: sample")
+    if config.runtime.threads is not None and config.runtime.threads < 1:
+        raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
+    if not (config.runtime.device in ("auto", "cpu", "cuda") or config.runtime.device.startswith("cuda:")):
+        raise ConfigError(f"runtime.device must be auto, cpu, cuda or cuda:N, got '{config.runtime.device}'")

@@ -1,0 +1,133 @@
+"""The Python API over a run directory: `gankit.train(config)`, `gankit.load_run(path)`, `run.sample(n)`."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit import checkpoint, config as configs, rundir
+from gankit.batching import sample_latent
+from gankit.config import settings
+from gankit.errors import RunDirError
+
+
+def train(
+    config: configs.Config | dict[str, Any] | str | Path,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    overrides: list[str] | tuple[str, ...] = (),
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> Run:
+    """Train a GAN and return its Run.
+
+    `config` is a Config, a dict, a YAML file or a preset name. With `resume`, the run directory's own
+    config is used and training continues from its last checkpoint.
+    """
+    from gankit.trainer import Trainer
+
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / rundir.CONFIG).is_file():
+            raise RunDirError(f"'{run_dir}' is not a gankit run directory (no {rundir.CONFIG}): nothing to resume")
+        cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
+        trainer = Trainer(cfg, run_dir, progress=progress)
+        if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
+            rundir.write_config(run_dir, cfg)
+        last = run_dir / rundir.LAST
+        if last.is_file():
+            trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
+            print(f"resuming {run_dir} from step {trainer.step:,}")
+        trainer.history.truncate_after(trainer.step)
+    else:
+        cfg = resolve_config(config, overrides)
+        run_dir = rundir.new_run_dir(cfg.name, out, overwrite)
+        trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.write_config(run_dir, cfg)
+    trainer.run(stop_at=stop_at)
+    return Run(run_dir)
+
+
+def resolve_config(config: configs.Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> configs.Config:
+    """A Config from a Config, a dict, a YAML path or a preset name, with --set overrides applied."""
+    from gankit import presets
+
+    if isinstance(config, configs.Config):
+        raw = config.to_dict()
+    elif isinstance(config, dict):
+        raw = config
+    elif Path(config).suffix in (".yaml", ".yml") or Path(config).is_file():
+        raw = configs.load_yaml(config)
+    else:
+        raw = presets.load_preset(str(config))
+    return configs.from_dict(configs.apply_overrides(raw, list(overrides)))
+
+
+def load_run(path: str | Path) -> Run:
+    return Run(path)
+
+
+class Run:
+    """A trained (or training) run: its config, history and generator."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not (self.path / rundir.CONFIG).is_file():
+            raise RunDirError(f"'{self.path}' is not a gankit run directory (no {rundir.CONFIG})")
+        self.config = configs.from_dict(configs.load_yaml(self.path / rundir.CONFIG))
+
+    def __repr__(self) -> str:
+        return f"Run('{self.path}', step={self.step})"
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return rundir.read_history(self.path / rundir.HISTORY)
+
+    @cached_property
+    def _checkpoint(self) -> dict[str, Any]:
+        last = self.path / rundir.LAST
+        if not last.is_file():
+            raise RunDirError(f"'{self.path}' has no checkpoint yet ({rundir.LAST}): train it first")
+        return checkpoint.load_checkpoint(last)
+
+    @property
+    def step(self) -> int:
+        return self._checkpoint["step"] if (self.path / rundir.LAST).is_file() else 0
+
+    @cached_property
+    def data(self) -> Any:
+        from gankit.data import build_data
+
+        return build_data(self.config.data["name"], settings(self.config.data))
+
+    @cached_property
+    def generator(self) -> torch.nn.Module:
+        """The trained generator, on the CPU, in eval mode."""
+        from gankit.models import build_generator
+
+        cfg = self.config
+        G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, tuple(self.data.shape))
+        G.load_state_dict(self._checkpoint["generator"])
+        return G.eval()
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, raw: bool = False) -> torch.Tensor:
+        """n samples from the generator: images as float in [0, 1], points as they are (raw=True: model space)."""
+        rng = torch.Generator().manual_seed(seed)
+        z = sample_latent(n, self.config.latent.dim, self.config.latent.dist, rng, torch.device("cpu"))
+        x = self.generator(z).float()
+        return x if raw else self.data.from_model(x)
+
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
+        """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
+        from gankit.plots import plot_samples
+
+        fake = self.sample(n, seed=seed, raw=True)
+        return plot_samples(self.data, fake, Path(path), title=f"{self.config.name}  step {self.step:,}  ({n:,} samples)")
+

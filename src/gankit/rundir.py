@@ -1,0 +1,92 @@
+"""The run directory: the contract every command shares (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from gankit import __version__
+from gankit.config import Config
+from gankit.errors import RunDirError
+
+CONFIG = "config.yaml"
+HISTORY = "history.jsonl"
+LAST = "checkpoints/last.pt"
+
+
+def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
+    """The directory for a new run. An explicit --out that exists is refused unless --overwrite;
+    the default runs/<name> gets a numbered sibling instead, so a second run never touches the first."""
+    if out is not None:
+        path = Path(out)
+        occupied = path.is_file() or (path.is_dir() and any(path.iterdir()))
+        if occupied:
+            if not overwrite:
+                raise RunDirError(
+                    f"'{path}' already exists: use --resume {path} to continue it, --overwrite to replace it, "
+                    "or --out for another directory"
+                )
+            if not (path / CONFIG).is_file() and path.is_dir():
+                raise RunDirError(f"refusing to --overwrite '{path}': it is not a gankit run directory")
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return path
+    base = Path("runs") / name
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    record = config.to_dict()
+    record["versions"] = {
+        "gankit": __version__,
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+    }
+    _atomic_write_text(run_dir / CONFIG, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class History:
+    """history.jsonl: one JSON object per logged step, appended and flushed as training goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        """On resume, drop rows logged after the checkpoint (they will be logged again)."""
+        rows = [r for r in read_history(self.path) if r.get("step", 0) <= step]
+        _atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+
+    def append(self, row: dict[str, Any]) -> None:
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(clean) + "\n")
+            handle.flush()
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut by a crash ends the readable history
+    return rows

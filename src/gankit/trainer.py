@@ -1,0 +1,334 @@
+"""The training loop, written once for every GAN variant.
+
+One iteration = `train.d_steps` discriminator updates on one real batch (fresh noise each), then
+`train.g_steps` generator updates. Losses are summed on the device and read every `log.every` steps, so
+the step itself never waits on the host. Everything a resumed run needs to continue bit for bit (weights,
+optimisers, step, RNG states, the partial log sums) goes into the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from gankit import __version__, checkpoint, rundir
+from gankit.batching import Batcher, d_view, sample_latent
+from gankit.config import Config, settings
+from gankit.data import build_data
+from gankit.errors import ConfigError, GankitError
+from gankit.models import build_discriminator, build_generator
+from gankit.objectives import OBJECTIVES
+from gankit.optim import build_optimizer
+from gankit.plots import plot_samples
+from gankit.regularizers import add_spectral_norm, clip_weights_, gradient_penalty
+
+LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
+
+
+class Interrupted(GankitError):
+    """Training stopped by a signal after saving a checkpoint."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"runtime.device is '{name}' but no CUDA GPU is visible: use runtime.device=auto or cpu")
+    return torch.device(name)
+
+
+def picture_points(data_kind: str, shape: tuple[int, ...], n_images: int) -> int:
+    """How many samples a picture shows: a grid of images, or enough points for a histogram / scatter."""
+    if data_kind == "image":
+        return n_images
+    return 10_000 if shape == (1,) else 2_500
+
+
+class Trainer:
+    def __init__(self, config: Config, run_dir: Path, progress: bool = True) -> None:
+        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        cfg = config
+        self.device = resolve_device(cfg.runtime.device)
+        if cfg.runtime.threads:
+            torch.set_num_threads(cfg.runtime.threads)
+        torch.manual_seed(cfg.seed)
+
+        self.data = build_data(cfg.data["name"], settings(cfg.data))
+        if self.data.origin:
+            print(f"data: {self.data.origin}")
+        self.batcher = Batcher(
+            self.data,
+            cfg.train.batch_size,
+            drop_last=cfg.train.drop_last,
+            sampling=cfg.train.sampling,
+            seed=cfg.seed,
+            device=self.device,
+        )
+        if cfg.train.d_input != "sample" and self.data.shape != (1,):
+            raise ConfigError(f"train.d_input '{cfg.train.d_input}' is for 1-D data; use train.d_input: sample")
+
+        self.G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, self.data.shape)
+        self.D = build_discriminator(cfg.discriminator["name"], settings(cfg.discriminator), cfg.d_in_shape(self.data.shape))
+        _check_output_range(self.G, cfg, self.data)
+        if cfg.reg.spectral_norm:
+            add_spectral_norm(self.D)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
+        self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
+        self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
+
+        self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+        n_fixed = picture_points(self.data.kind, self.data.shape, cfg.log.n_samples)
+        fixed_rng = torch.Generator(self.device).manual_seed(cfg.seed + 2)
+        self.fixed_z = sample_latent(n_fixed, cfg.latent.dim, cfg.latent.dist, fixed_rng, self.device)
+
+        self.step = 0
+        if cfg.train.steps is not None:
+            self.total_steps = cfg.train.steps
+        else:
+            self.total_steps = cfg.train.epochs * self.batcher.steps_per_epoch
+        self.sums = torch.zeros(len(LOGGED), device=self.device)
+        self.sums_count = 0
+        self.history = rundir.History(self.run_dir / rundir.HISTORY)
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.runtime.precision == "bf16")
+        self.diverged_at: int | None = None
+
+    # ---- one iteration -------------------------------------------------------------------------------
+    def noise(self, n: int) -> torch.Tensor:
+        return sample_latent(n, self.config.latent.dim, self.config.latent.dist, self.noise_rng, self.device)
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        with self.autocast:
+            return self.D(d_view(x, self.config.train.d_input)).float()
+
+    def d_step(self, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        reg = self.config.reg
+        with torch.no_grad(), self.autocast:
+            fake = self.G(self.noise(len(real))).float()
+        d_real, d_fake = self.critic(real), self.critic(fake)
+        loss = self.objective.d_loss(d_real, d_fake, real, fake)
+        if reg.gp > 0:
+            loss = loss + reg.gp * gradient_penalty(self.D, real, fake, center=reg.gp_center)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        if self.sched_d is not None:
+            self.sched_d.step()
+        if reg.clip is not None:
+            clip_weights_(self.D, reg.clip)
+        return loss.detach(), d_real.detach(), d_fake.detach()
+
+    def g_step(self) -> torch.Tensor:
+        with self.autocast:
+            fake = self.G(self.noise(self.config.train.batch_size)).float()
+        loss = self.objective.g_loss(self.critic(fake), fake)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        if self.sched_g is not None:
+            self.sched_g.step()
+        return loss.detach()
+
+    def iteration(self) -> None:
+        real = self.batcher.batch(self.step, self.data_rng)
+        for _ in range(self.config.train.d_steps):
+            loss_d, d_real, d_fake = self.d_step(real)
+        self.D.requires_grad_(False)  # G's update needs gradients through D, not of D's weights
+        for _ in range(self.config.train.g_steps):
+            loss_g = self.g_step()
+        self.D.requires_grad_(True)
+        prob = self.objective.prob
+        self.sums += torch.stack([loss_d, loss_g, prob(d_real).mean(), prob(d_fake).mean()])
+        self.sums_count += 1
+
+    # ---- the loop ------------------------------------------------------------------------------------
+    def run(self, stop_at: int | None = None) -> None:
+        """Train to the configured length (or to `stop_at`, checkpointing there, as an interruption would)."""
+        end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
+        log, started = self.config.log, time.perf_counter()
+        if self.step == 0:
+            self.save_picture()
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="it", disable=not self.progress,
+                   dynamic_ncols=True, mininterval=0.5)
+        with bar, _signals_to_flag() as stop_signal:
+            while self.step < end:
+                self.iteration()
+                self.step += 1
+                if self.step % log.every == 0 or self.step == self.total_steps:
+                    row = self.log_row(time.perf_counter() - started)
+                    bar.set_postfix_str(_postfix(row), refresh=False)
+                    if self.diverged_at is not None:
+                        break
+                bar.update(1)
+                if self.step % log.sample_every == 0 or self.step == self.total_steps:
+                    self.save_picture()
+                if self.step % log.checkpoint_every == 0 or self.step == end:
+                    self.save_checkpoint()
+                if stop_signal:
+                    self.save_checkpoint()
+                    code, name = (130, "Ctrl-C") if stop_signal[0] == signal.SIGINT else (143, "SIGTERM")
+                    raise Interrupted(
+                        f"{name}: stopped at step {self.step:,}, checkpoint saved; "
+                        f"continue with: gankit train --resume {self.run_dir}",
+                        code,
+                    )
+
+    def log_row(self, elapsed: float) -> dict[str, Any]:
+        means = (self.sums / max(self.sums_count, 1)).tolist()  # the one host sync per log interval
+        row: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.batcher.steps_per_epoch, 4)}
+        row.update(dict(zip(LOGGED, means)))
+        row["grad_norm_d"] = _grad_norm(self.D)
+        row["grad_norm_g"] = _grad_norm(self.G)
+        row["lr_d"] = self.opt_d.param_groups[0]["lr"]
+        row["lr_g"] = self.opt_g.param_groups[0]["lr"]
+        row["time"] = round(elapsed, 3)
+        self.sums.zero_()
+        self.sums_count = 0
+        if not all(torch.isfinite(torch.tensor(means)).tolist()):
+            self.diverged_at = self.step
+            row["event"] = "diverged"
+            tqdm.write(f"training diverged by step {self.step:,} (non-finite loss): stopped; the last finite "
+                       f"checkpoint is kept in {self.run_dir / 'checkpoints'}")
+        self.history.append(row)
+        return row
+
+    # ---- pictures and checkpoints --------------------------------------------------------------------
+    def save_picture(self) -> Path:
+        self.G.eval()
+        self.D.eval()
+        with torch.no_grad():
+            fake = self.G(self.fixed_z).float()
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        title = f"{self.config.name}  step {self.step:,}"
+        critic = self.critic if self.data.kind == "points" and self.data.shape == (2,) else None
+        plot_samples(self.data, fake.cpu(), path, title=title, critic=critic,
+                     critic_label=f"D ({self.objective.score_name})")
+        self.G.train()
+        self.D.train()
+        return path
+
+    def state(self) -> dict[str, Any]:
+        state = {
+            "format": checkpoint.FORMAT,
+            "gankit_version": __version__,
+            "step": self.step,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_noise": self.noise_rng.get_state(),
+            "rng_data": self.data_rng.get_state(),
+            "log_sums": self.sums.cpu(),
+            "log_count": self.sums_count,
+        }
+        if self.sched_g is not None:
+            state["sched_g"] = self.sched_g.state_dict()
+        if self.sched_d is not None:
+            state["sched_d"] = self.sched_d.state_dict()
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save_checkpoint(self) -> None:
+        if self.diverged_at is None and not _finite_weights(self.G, self.D):
+            self.diverged_at = self.step
+            tqdm.write(f"weights became non-finite by step {self.step:,}: stopped; the last finite "
+                       f"checkpoint is kept in {self.run_dir / 'checkpoints'}")
+        if self.diverged_at is not None:
+            return  # never overwrite the last finite checkpoint with a diverged one
+        state = self.state()
+        checkpoint.save_checkpoint(state, self.run_dir / rundir.LAST)
+        if self.config.log.keep_checkpoints:
+            checkpoint.save_checkpoint(state, self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt")
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        try:
+            self.G.load_state_dict(state["generator"])
+            self.D.load_state_dict(state["discriminator"])
+        except RuntimeError as err:
+            raise ConfigError(
+                f"the checkpoint does not fit this config's models ({str(err).splitlines()[0][:120]}): "
+                "resume with the run's own config.yaml"
+            ) from None
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.sched_g is not None and "sched_g" in state:
+            self.sched_g.load_state_dict(state["sched_g"])
+        if self.sched_d is not None and "sched_d" in state:
+            self.sched_d.load_state_dict(state["sched_d"])
+        torch.set_rng_state(state["rng_torch"])
+        self.noise_rng.set_state(state["rng_noise"])
+        self.data_rng.set_state(state["rng_data"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        self.sums = state["log_sums"].to(self.device)
+        self.sums_count = state["log_count"]
+        self.step = state["step"]
+
+
+def _check_output_range(G: torch.nn.Module, cfg: Config, data: Any) -> None:
+    produced = getattr(G, "output_range", None)
+    if data.kind != "image" or produced is None:
+        return
+    expected = tuple(float(v) for v in data.pixel_range)
+    if tuple(float(v) for v in produced) != expected:
+        lo, hi = produced
+        raise ConfigError(
+            f"generator '{cfg.generator['name']}' outputs values in [{lo:g}, {hi:g}] but the data is scaled to "
+            f"[{expected[0]:g}, {expected[1]:g}]: set data.pixel_range=[{lo:g},{hi:g}]"
+        )
+
+
+def _finite_weights(*modules: torch.nn.Module) -> bool:
+    norms = torch._foreach_norm([p.detach() for m in modules for p in m.parameters()])
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
+def _grad_norm(module: torch.nn.Module) -> float | None:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+
+
+def _postfix(row: dict[str, Any]) -> str:
+    return (f"D {row['loss_d']:.4g}  G {row['loss_g']:.4g}  D(x) {row['d_real']:.3g}  "
+            f"D(G(z)) {row['d_fake']:.3g}")
+
+
+@contextlib.contextmanager
+def _signals_to_flag() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM end the current step cleanly (the loop checkpoints and exits);
+    a second Ctrl-C stops at once."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        if caught and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        tqdm.write("stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

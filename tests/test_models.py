@@ -1,0 +1,365 @@
+"""Generators and discriminators: shapes, output ranges, the posts' layer sizes, init, errors."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.models import (
+    DISCRIMINATORS,
+    GENERATORS,
+    build_discriminator,
+    build_generator,
+    init_weights,
+)
+
+# (architecture, one example's shape it fits, small settings to keep the test fast)
+CASES = [
+    ("lsgan", (1, 28, 28), {"hidden": 32, "width": 8}),
+    ("lsgan", (3, 28, 28), {"hidden": 32, "width": 8}),
+    ("dcgan-tf", (1, 28, 28), {"hidden": 32, "width": 8}),
+    ("dcgan-keras", (1, 28, 28), {"width": 8}),
+    ("dcgan-keras", (3, 28, 28), {"width": 8}),
+    ("dcgan64", (3, 64, 64), {"width": 8}),
+    ("dcgan64", (1, 32, 32), {"width": 8}),
+    ("dcgan64", (3, 16, 16), {"width": 8}),
+    ("mlp-1d", (1,), {}),
+    ("mlp-mnist", (1, 28, 28), {"hidden": 32}),
+    ("mlp-elu", (2,), {"hidden": 16}),
+]
+OUTPUT_RANGE = {
+    "lsgan": (0.0, 1.0),
+    "dcgan-tf": (-1.0, 1.0),
+    "dcgan-keras": (-1.0, 1.0),
+    "dcgan64": (-1.0, 1.0),
+    "mlp-1d": None,
+    "mlp-mnist": (-1.0, 1.0),
+    "mlp-elu": None,
+}
+INJECTED_G = ("z_dim", "out_shape")
+INJECTED_D = ("in_shape",)
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def layers(module: nn.Module, kind: type) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, kind)]
+
+
+def test_same_names_in_both_registries():
+    assert GENERATORS.names() == DISCRIMINATORS.names()
+    assert set(GENERATORS.names()) == set(OUTPUT_RANGE)
+
+
+@pytest.mark.parametrize("registry", [GENERATORS, DISCRIMINATORS])
+def test_factories_are_keyword_only_typed_and_defaulted(registry):
+    injected = INJECTED_G if registry is GENERATORS else INJECTED_D
+    for name in registry.names():
+        sig = inspect.signature(registry.get(name))
+        assert set(injected) <= set(sig.parameters), name
+        for p in sig.parameters.values():
+            assert p.kind is p.KEYWORD_ONLY, (name, p.name)
+            assert p.annotation is not p.empty, (name, p.name)
+            if p.name not in injected:
+                assert p.default is not p.empty, (name, p.name)
+        assert "init" in sig.parameters, name
+        assert registry.summary(name), name
+
+
+@pytest.mark.parametrize("name,shape,params", CASES)
+def test_shapes_and_output_range(name, shape, params):
+    torch.manual_seed(0)
+    g = build_generator(name, params, z_dim=6, out_shape=shape)
+    d = build_discriminator(name, params, in_shape=shape)
+    assert g.output_range == OUTPUT_RANGE[name]
+    z = torch.randn(4, 6) * 3  # wide inputs: the output activation must still hold
+    x = g(z)
+    assert x.shape == (4, *shape)
+    assert d(x).shape == (4,)
+    d(x).mean().backward()  # gradients flow back to G
+    assert all(p.grad is not None for p in g.parameters())
+    g.eval()
+    d.eval()
+    with torch.no_grad():
+        x = g(z)
+        assert d(x).shape == (4,)
+    if g.output_range is not None:
+        low, high = g.output_range
+        assert low <= x.min().item() and x.max().item() <= high
+
+
+def test_batch_of_two_trains():
+    """BatchNorm1d in the first layers needs only two examples."""
+    g = build_generator("lsgan", {"hidden": 16, "width": 4}, 5, (1, 28, 28))
+    assert g(torch.rand(2, 5)).shape == (2, 1, 28, 28)
+
+
+# ---- the posts' exact layers -------------------------------------------------------
+
+
+def test_lsgan_post_000_layers():
+    g = build_generator("lsgan", {}, z_dim=62, out_shape=(1, 28, 28))
+    d = build_discriminator("lsgan", {}, in_shape=(1, 28, 28))
+    conv1 = layers(d, nn.Conv2d)[0]
+    assert n_params(conv1) == 1 * 64 * 4 * 4 + 64
+    fc1 = layers(d, nn.Linear)[0]
+    assert (fc1.in_features, fc1.out_features) == (128 * 7 * 7, 1024) == (6272, 1024)
+    assert n_params(d) == (
+        (1 * 64 * 16 + 64)
+        + (64 * 128 * 16 + 128)
+        + 2 * 128
+        + (6272 * 1024 + 1024)
+        + 2 * 1024
+        + (1024 + 1)
+    )
+    assert n_params(g) == (
+        (62 * 1024 + 1024)
+        + 2 * 1024
+        + (1024 * 6272 + 6272)
+        + 2 * 6272
+        + (128 * 64 * 16 + 64)
+        + 2 * 64
+        + (64 * 1 * 16 + 1)
+    )
+    assert [m.negative_slope for m in layers(g, nn.LeakyReLU)] == [0.01] * 3
+    assert [m.negative_slope for m in layers(d, nn.LeakyReLU)] == [0.2] * 3
+    assert isinstance(list(g.modules())[-1], nn.Sigmoid)
+    assert isinstance(list(d.modules())[-1], nn.Linear)  # LSGAN: no output activation
+
+
+def test_dcgan_tf_post_001_layers():
+    g = build_generator("dcgan-tf", {}, z_dim=100, out_shape=(1, 28, 28))
+    d = build_discriminator("dcgan-tf", {}, in_shape=(1, 28, 28))
+    convt1, convt2 = layers(g, nn.ConvTranspose2d)
+    assert n_params(convt1) == 5 * 5 * 64 * 128 + 64  # kernel [5, 5, 64, 128] + biases
+    assert n_params(convt2) == 5 * 5 * 1 * 64 + 1
+    # tf.nn.batch_normalization(..., None, None, 1e-5): no scale or shift to learn
+    assert all(
+        not bn.affine and bn.eps == 1e-5
+        for bn in layers(g, nn.modules.batchnorm._BatchNorm)
+    )
+    assert n_params(g) == (100 * 1024 + 1024) + (1024 * 6272 + 6272) + 204864 + 1601
+    conv1, conv2 = layers(d, nn.Conv2d)
+    assert n_params(conv1) == 5 * 5 * 1 * 64 + 64
+    assert n_params(conv2) == 5 * 5 * 64 * 128 + 128
+    fc1, fc2 = layers(d, nn.Linear)
+    assert (fc1.in_features, fc1.out_features, fc2.out_features) == (6272, 256, 1)
+    assert layers(d, nn.Dropout)[0].p == 0.5
+    assert [m.negative_slope for m in layers(d, nn.LeakyReLU)] == [0.01] * 3
+    assert not layers(d, nn.Sigmoid)  # the logit: BCE-with-logits applies the sigmoid
+
+
+def test_dcgan_keras_post_003_layers():
+    g = build_generator("dcgan-keras", {}, z_dim=100, out_shape=(1, 28, 28))
+    d = build_discriminator("dcgan-keras", {}, in_shape=(1, 28, 28))
+    dense = layers(g, nn.Linear)[0]
+    assert n_params(dense) == 100 * 256 * 7 * 7 + 256 * 7 * 7
+    convts = layers(g, nn.ConvTranspose2d)
+    assert [(c.in_channels, c.out_channels, c.stride[0]) for c in convts] == [
+        (256, 128, 2),
+        (128, 64, 1),  # the prose's middle layer
+        (64, 1, 2),
+    ]
+    assert n_params(convts[0]) == 3 * 3 * 256 * 128 + 128
+    for bn in layers(g, nn.BatchNorm2d) + layers(d, nn.BatchNorm2d):
+        assert (bn.momentum, bn.eps) == (0.01, 1e-3)  # Keras defaults 0.99 / 1e-3
+    # Keras summary of the post's D (one BN per conv): 320 + 18496 + 128 + 73856 + 256 + 2049
+    assert [n_params(c) for c in layers(d, nn.Conv2d)] == [320, 18496, 73856]
+    assert n_params(d) == 95105
+    x = torch.zeros(2, 1, 28, 28)
+    assert d.net[:-2](x).shape == (2, 128, 4, 4)  # 'same': 28 -> 14 -> 7 -> 4
+
+
+def test_dcgan64_matches_pytorch_tutorial():
+    g = build_generator("dcgan64", {}, z_dim=100, out_shape=(3, 64, 64))
+    d = build_discriminator("dcgan64", {}, in_shape=(3, 64, 64))
+    assert n_params(g) == 3_576_704  # the tutorial's netG (nz=100, ngf=64, nc=3)
+    assert n_params(d) == 2_765_568  # the tutorial's netD (ndf=64)
+    assert len(layers(d, nn.BatchNorm2d)) == 3  # no BN on the first conv
+
+
+def test_dcgan64_derives_stages_from_size():
+    g32 = build_generator("dcgan64", {"width": 4}, z_dim=3, out_shape=(1, 32, 32))
+    d32 = build_discriminator("dcgan64", {"width": 4}, in_shape=(1, 32, 32))
+    assert [c.out_channels for c in layers(g32, nn.ConvTranspose2d)] == [16, 8, 4, 1]
+    assert [c.out_channels for c in layers(d32, nn.Conv2d)] == [4, 8, 16, 1]
+    g128 = build_generator("dcgan64", {"width": 2}, z_dim=3, out_shape=(1, 128, 128))
+    assert g128(torch.randn(2, 3)).shape == (2, 1, 128, 128)
+
+
+def test_mlp_1d_post_002a():
+    g = build_generator("mlp-1d", {}, z_dim=1, out_shape=(1,))
+    assert n_params(g) == (1 * 50 + 50) + (50 * 50 + 50) + (50 * 1 + 1)
+    assert [type(m) for m in g.net] == [
+        nn.Linear,
+        nn.ELU,
+        nn.Linear,
+        nn.Sigmoid,
+        nn.Linear,
+    ]
+    for in_shape in [(1,), (100,), (4,)]:  # one sample, a sorted batch, its moments
+        d = build_discriminator("mlp-1d", {}, in_shape=in_shape)
+        assert n_params(d) == (in_shape[0] * 50 + 50) + (50 * 50 + 50) + 51
+        assert d(torch.randn(3, *in_shape)).shape == (3,)
+    assert not layers(d, nn.Sigmoid)  # dropped: BCE with logits
+
+
+def test_mlp_mnist_post_002b():
+    g = build_generator("mlp-mnist", {}, z_dim=100, out_shape=(1, 28, 28))
+    d = build_discriminator("mlp-mnist", {}, in_shape=(1, 28, 28))
+    assert n_params(g) == (100 * 256 + 256) + (256 * 256 + 256) + (256 * 784 + 784)
+    assert n_params(d) == (784 * 256 + 256) + (256 * 256 + 256) + (256 + 1)
+    assert [m.p for m in layers(g, nn.Dropout) + layers(d, nn.Dropout)] == [0.2] * 4
+    g.eval()  # nn.Dropout is off at sampling time (the post's F.dropout was not)
+    z = torch.rand(5, 100) * 2 - 1
+    assert torch.equal(g(z), g(z))
+
+
+def test_mlp_elu_post_004():
+    g = build_generator("mlp-elu", {}, z_dim=4, out_shape=(2,))
+    d = build_discriminator("mlp-elu", {}, in_shape=(2,))
+    h = 128
+    assert n_params(g) == (4 * h + h) + 2 * (h * h + h) + (h * 2 + 2)
+    assert n_params(d) == (2 * h + h) + 2 * (h * h + h) + (h + 1)
+    assert len(layers(g, nn.ELU)) == len(layers(d, nn.ELU)) == 3
+    d = build_discriminator(
+        "mlp-elu", {"depth": 1, "activation": "relu"}, in_shape=(2,)
+    )
+    assert len(layers(d, nn.Linear)) == 2 and len(layers(d, nn.ReLU)) == 1
+    g = build_generator("mlp-elu", {"output": "tanh"}, z_dim=4, out_shape=(1, 8, 8))
+    assert g.output_range == (-1.0, 1.0)
+    assert g(torch.randn(3, 4)).shape == (3, 1, 8, 8)
+
+
+def test_discriminator_batchnorm_can_be_removed():
+    for name, shape in [
+        ("lsgan", (1, 28, 28)),
+        ("dcgan-keras", (1, 28, 28)),
+        ("dcgan64", (1, 16, 16)),
+    ]:
+        d = build_discriminator(name, {"batchnorm": False}, in_shape=shape)
+        assert not layers(d, nn.modules.batchnorm._BatchNorm), name
+        assert d(torch.randn(1, *shape)).shape == (1,)
+
+
+# ---- initialisation ----------------------------------------------------------------
+
+
+def test_normal02_init():
+    torch.manual_seed(0)
+    d = build_discriminator("dcgan64", {}, in_shape=(3, 64, 64))
+    big = layers(d, nn.Conv2d)[3]  # 256 -> 512, 2M weights
+    assert abs(big.weight.std().item() - 0.02) < 0.001
+    assert abs(big.weight.mean().item()) < 0.001
+    bn = layers(d, nn.BatchNorm2d)[-1]
+    assert (
+        abs(bn.weight.mean().item() - 1.0) < 0.01
+        and 0.01 < bn.weight.std().item() < 0.03
+    )
+    assert torch.all(bn.bias == 0)
+    g = build_generator("dcgan-tf", {}, z_dim=100, out_shape=(1, 28, 28))
+    fc2 = layers(g, nn.Linear)[1]
+    assert abs(fc2.weight.std().item() - 0.02) < 0.001
+    for m in layers(g, nn.Linear) + layers(g, nn.ConvTranspose2d):
+        assert torch.all(m.bias == 0)
+
+
+def test_glorot_init():
+    torch.manual_seed(0)
+    g = build_generator("dcgan-keras", {}, z_dim=100, out_shape=(1, 28, 28))
+    dense = layers(g, nn.Linear)[0]
+    bound = math.sqrt(6 / (100 + 12544))
+    assert dense.weight.abs().max().item() <= bound
+    assert abs(dense.weight.std().item() - bound / math.sqrt(3)) < 0.02 * bound
+    assert torch.all(dense.bias == 0)
+    for m in layers(g, nn.ConvTranspose2d):
+        assert torch.all(m.bias == 0)
+
+
+def test_default_init_is_pytorchs():
+    d = build_discriminator("lsgan", {}, in_shape=(1, 28, 28))
+    assert d(torch.zeros(2, 1, 28, 28)).shape == (2,)
+    assert layers(d, nn.Linear)[0].bias.abs().sum() > 0  # PyTorch's uniform biases
+    other = build_discriminator("lsgan", {"init": "normal02"}, in_shape=(1, 28, 28))
+    assert torch.all(layers(other, nn.Linear)[0].bias == 0)
+
+
+def test_unknown_init_scheme():
+    with pytest.raises(ConfigError, match="normal02"):
+        init_weights(nn.Linear(2, 2), "normal2")
+    with pytest.raises(ConfigError, match="normal02"):
+        build_generator("mlp-elu", {"init": "normal2"}, z_dim=2, out_shape=(2,))
+
+
+# ---- errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,shape,words",
+    [
+        ("lsgan", (3, 64, 64), ["28x28 images", "is 3x64x64", "e.g. dcgan64"]),
+        ("dcgan-tf", (2,), ["28x28 images", "has shape (2,)", "mlp-elu"]),
+        ("dcgan-keras", (1, 32, 32), ["28x28", "1x32x32", "dcgan64"]),
+        ("dcgan64", (1, 28, 28), ["power-of-2 side >= 16", "1x28x28", "lsgan"]),
+        ("dcgan64", (3, 48, 48), ["3x48x48", "mlp-elu"]),
+        ("dcgan64", (3, 8, 8), ["3x8x8"]),
+        ("dcgan64", (3, 64, 32), ["3x64x32"]),
+    ],
+)
+def test_wrong_shape_is_one_clear_line(name, shape, words):
+    with pytest.raises(ConfigError) as g_err:
+        build_generator(name, {}, z_dim=4, out_shape=shape)
+    with pytest.raises(ConfigError) as d_err:
+        build_discriminator(name, {}, in_shape=shape)
+    g_message, d_message = str(g_err.value), str(d_err.value)
+    assert g_message.startswith(f"generator '{name}' makes ")
+    assert d_message.startswith(f"discriminator '{name}' takes ")
+    for message in (g_message, d_message):
+        assert "\n" not in message and "pick a model that fits" in message
+        for word in words:
+            assert word in message
+
+
+def test_unknown_setting_suggests_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'width'"):
+        build_generator("dcgan64", {"widht": 32}, z_dim=4, out_shape=(3, 64, 64))
+    with pytest.raises(ConfigError, match="did you mean 'hidden'"):
+        build_discriminator("mlp-1d", {"hiden": 10}, in_shape=(1,))
+    with pytest.raises(ConfigError, match="did you mean 'dcgan64'"):
+        build_generator("dcgan46", {}, z_dim=4, out_shape=(3, 64, 64))
+
+
+@pytest.mark.parametrize(
+    "name,params,match",
+    [
+        ("mlp-elu", {"hidden": 0}, "'hidden' must be at least 1"),
+        ("mlp-elu", {"depth": 0}, "'depth' must be at least 1"),
+        ("mlp-mnist", {"dropout": 1.0}, r"'dropout' must be in \[0, 1\)"),
+        ("mlp-elu", {"activation": "tanh"}, "elu"),
+        ("mlp-elu", {"hidden": "big"}, "whole number"),
+    ],
+)
+def test_bad_values(name, params, match):
+    with pytest.raises(ConfigError, match=match):
+        build_discriminator(name, params, in_shape=(2,))
+
+
+def test_resolved_settings_list_every_default():
+    assert GENERATORS.resolve("lsgan", {}, INJECTED_G) == {
+        "hidden": 1024,
+        "width": 64,
+        "init": "default",
+    }
+    assert DISCRIMINATORS.resolve("dcgan-tf", {"hidden": 128.0}, INJECTED_D) == {
+        "hidden": 128,
+        "width": 64,
+        "dropout": 0.5,
+        "init": "normal02",
+    }
