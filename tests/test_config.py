@@ -63,7 +63,7 @@ def test_integer_where_float_expected_is_accepted_but_text_is_not():
         ("reg.clip=0", "reg.clip must be > 0"),
         ("reg.clip=-0.1", "reg.clip must be > 0"),
         ("train.d_steps=0", "train.d_steps must be at least 1"),
-        ("train.d_input=everything", "did you mean"),
+        ("train.d_input=everything", "valid choices: moments, sample, sorted"),
         ("runtime.device=tpu", "runtime.device"),
     ],
 )

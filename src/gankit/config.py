@@ -264,13 +264,17 @@ def _resolve_parts(config: Config) -> None:
         except ConfigError as err:
             raise ConfigError(f"{section}: {err}") from None
         setattr(config, section, {"name": part["name"], **resolved})
-    from gankit.optim import OPTIMIZERS
+    import torch
 
+    from gankit.objectives import OBJECTIVES
+    from gankit.optim import OPTIMIZERS, build_optimizer
+
+    OBJECTIVES.build(config.loss["name"], settings(config.loss))  # cheap: checks the loss's values now
     for who in ("g", "d"):
         part = config.optim[who]
-        params = settings(part)
         try:
-            resolved = OPTIMIZERS.resolve(part["name"], params, ("params",))
+            resolved = OPTIMIZERS.resolve(part["name"], settings(part), ("params",))
+            build_optimizer(part["name"], resolved, [torch.zeros(1, requires_grad=True)])  # checks values
         except ConfigError as err:
             raise ConfigError(f"optim.{who}: {err}") from None
         config.optim[who] = {"name": part["name"], **resolved}
