@@ -363,3 +363,14 @@ def test_resolved_settings_list_every_default():
         "dropout": 0.5,
         "init": "normal02",
     }
+
+
+def test_fast_elu_matches_torch_elu_in_value_and_gradient():
+    from gankit.models.layers import ELU
+
+    x = torch.linspace(-20, 20, 10_001, dtype=torch.float64, requires_grad=True)
+    ours = ELU()(x)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), x)
+    ref = torch.nn.functional.elu(x)
+    (grad_ref,) = torch.autograd.grad(ref.sum(), x)
+    assert torch.allclose(ours, ref, atol=1e-12) and torch.allclose(grad_ours, grad_ref, atol=1e-12)

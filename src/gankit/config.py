@@ -47,6 +47,7 @@ class TrainConfig:
     drop_last: bool = True
     sampling: Literal["shuffle", "replacement"] = "shuffle"  # epochs of a fresh permutation, or draws with replacement
     d_input: Literal["sample", "sorted", "moments"] = "sample"  # what 1-D D sees: each sample, or the whole batch
+    g_ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); samples come from it
 
 
 @dataclass
@@ -310,6 +311,8 @@ def validate(config: Config) -> None:
         raise ConfigError("reg.clip and reg.gp both constrain the critic: use one (set reg.clip: null or reg.gp: 0)")
     if t.d_input != "sample" and reg.gp > 0:
         raise ConfigError("reg.gp needs per-sample D input: set train.d_input: sample")
+    if not 0.0 <= t.g_ema < 1.0:
+        raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:
         raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
     if not (config.runtime.device in ("auto", "cpu", "cuda") or config.runtime.device.startswith("cuda:")):

@@ -113,7 +113,8 @@ class Run:
 
         cfg = self.config
         G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, tuple(self.data.shape))
-        G.load_state_dict(self._checkpoint["generator"])
+        # The weight average, when the run keeps one, is the better generator (train.g_ema).
+        G.load_state_dict(self._checkpoint.get("generator_ema", self._checkpoint["generator"]))
         return G.eval()
 
     @torch.no_grad()

@@ -9,6 +9,7 @@ optimisers, step, RNG states, the partial log sums) goes into the checkpoint.
 from __future__ import annotations
 
 import contextlib
+import copy
 import signal
 import threading
 import time
@@ -86,6 +87,10 @@ class Trainer:
             add_spectral_norm(self.D)
         self.G.to(self.device)
         self.D.to(self.device)
+        # Averaging G's weights over the last ~1/(1-decay) steps damps the oscillation around the
+        # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
+        # averaging in GAN training"); pictures and `gankit sample` use the average.
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.train.g_ema > 0 else None
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
@@ -141,7 +146,16 @@ class Trainer:
         self.opt_g.step()
         if self.sched_g is not None:
             self.sched_g.step()
+        if self.G_ema is not None:
+            self.update_ema()
         return loss.detach()
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        ema, live = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema, live, 1.0 - self.config.train.g_ema)
+        for ema_buffer, buffer in zip(self.G_ema.buffers(), self.G.buffers()):
+            ema_buffer.copy_(buffer)  # batch-norm statistics follow the live G
 
     def iteration(self) -> None:
         real = self.batcher.batch(self.step, self.data_rng)
@@ -208,10 +222,11 @@ class Trainer:
 
     # ---- pictures and checkpoints --------------------------------------------------------------------
     def save_picture(self) -> Path:
-        self.G.eval()
+        G = self.G_ema if self.G_ema is not None else self.G
+        G.eval()
         self.D.eval()
         with torch.no_grad():
-            fake = self.G(self.fixed_z).float()
+            fake = G(self.fixed_z).float()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         title = f"{self.config.name}  step {self.step:,}"
         critic = self.critic if self.data.kind == "points" and self.data.shape == (2,) else None
@@ -227,6 +242,7 @@ class Trainer:
             "gankit_version": __version__,
             "step": self.step,
             "generator": self.G.state_dict(),
+            **({"generator_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "discriminator": self.D.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
@@ -260,6 +276,8 @@ class Trainer:
         try:
             self.G.load_state_dict(state["generator"])
             self.D.load_state_dict(state["discriminator"])
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(state.get("generator_ema", state["generator"]))
         except RuntimeError as err:
             raise ConfigError(
                 f"the checkpoint does not fit this config's models ({str(err).splitlines()[0][:120]}): "

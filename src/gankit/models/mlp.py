@@ -18,9 +18,10 @@ from gankit.models.base import (
     numel,
 )
 from gankit.models.init import InitScheme
+from gankit.models.layers import ELU
 
 _ACTIVATIONS = {
-    "elu": nn.ELU,
+    "elu": ELU,
     "relu": nn.ReLU,
     # Keras' LeakyReLU default slope is 0.3; 0.2 is the usual GAN choice.
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
@@ -44,7 +45,7 @@ def mlp_1d_generator(
     check_settings("generator", "mlp-1d", hidden=hidden)
     net = nn.Sequential(
         nn.Linear(z_dim, hidden),
-        nn.ELU(),
+        ELU(),
         nn.Linear(hidden, hidden),
         nn.Sigmoid(),
         nn.Linear(hidden, numel(out_shape)),
@@ -69,9 +70,9 @@ def mlp_1d_discriminator(
     net = nn.Sequential(
         nn.Flatten(),
         nn.Linear(numel(in_shape), hidden),
-        nn.ELU(),
+        ELU(),
         nn.Linear(hidden, hidden),
-        nn.ELU(),
+        ELU(),
         nn.Linear(hidden, 1),
     )
     return Discriminator(net, in_shape, init)
