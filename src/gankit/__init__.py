@@ -9,7 +9,7 @@
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Run", "load_run", "train", "__version__"]
+__all__ = ["Run", "__version__", "load_run", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from gankit import checkpoint, config as configs, rundir
+from gankit import checkpoint, rundir
+from gankit import config as configs
 from gankit.batching import sample_latent
 from gankit.config import settings
 from gankit.errors import RunDirError
