@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     sample.add_argument("-o", "--output", default="samples.png", help="output PNG (default samples.png)")
     sample.add_argument("--seed", type=int, default=0)
+    evaluate = commands.add_parser("eval", help="metrics of a trained run for its data kind (writes metrics.json)")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--n", type=int, default=None, help="number of samples (default: the protocol's)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -82,7 +86,31 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample}
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from gankit.run import load_run
+
+    if args.n is not None and args.n < 2:
+        raise GankitError(f"--n must be at least 2, got {args.n}")
+    run = load_run(args.run_dir)
+    try:
+        result = run.evaluate(n=args.n)
+    except NotImplementedError as err:
+        raise GankitError(str(err)) from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{run.path}  step {result['step']:,}  ({result['n']:,} samples)")
+    for key, value in result.items():
+        if key in ("step", "n"):
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"  {key:<14} {shown}")
+    return 0
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,6 +126,16 @@ class Run:
         x = self.generator(z).float()
         return x if raw else self.data.from_model(x)
 
+    def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True) -> dict[str, Any]:
+        """Metrics for the run's data kind from `n` samples; written to metrics.json unless write=False."""
+        from gankit import metrics
+
+        n = n or metrics.default_n(self.data)
+        result = {"step": self.step, "n": n, **metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed)}
+        if write:
+            rundir.write_json(self.path / rundir.METRICS, result)
+        return result
+
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
         from gankit.plots import plot_samples

@@ -20,6 +20,7 @@ from gankit.errors import RunDirError
 CONFIG = "config.yaml"
 HISTORY = "history.jsonl"
 LAST = "checkpoints/last.pt"
+METRICS = "metrics.json"
 
 
 def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
@@ -60,6 +61,10 @@ def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    _atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
 class History:
