@@ -97,3 +97,14 @@ def test_yaml_that_is_not_a_mapping_is_refused(tmp_path):
 def test_set_without_equals_sign_is_a_usage_error():
     with pytest.raises(ConfigError, match="key=value"):
         resolve_config("gan-1d", ["train.steps"])
+
+
+def test_presets_command_lists_name_post_data_and_a_line(capsys):
+    from gankit.cli import main
+
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(preset_names()) + 1  # a header, then one line per preset
+    line = next(row for row in lines if row.startswith("lsgan-mnist "))
+    assert "000_943dc553c0dab529.txt" in line and "mnist" in line and "LSGAN" in line
+    assert "(beyond the posts)" in next(row for row in lines if row.startswith("wgan-gp-grid25 "))

@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     except GankitError as err:
         if args.debug:
             raise
-        print(f"gankit: error: {err}", file=sys.stderr)
+        prefix = "gankit: " if err.exit_code in (130, 143) else "gankit: error: "  # a stop is not an error
+        print(f"{prefix}{err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
