@@ -17,6 +17,7 @@ from gankit.models import (
     build_generator,
     init_weights,
 )
+from gankit.models.layers import ELU
 
 # (architecture, one example's shape it fits, small settings to keep the test fast)
 CASES = [
@@ -199,7 +200,7 @@ def test_mlp_1d_post_002a():
     assert n_params(g) == (1 * 50 + 50) + (50 * 50 + 50) + (50 * 1 + 1)
     assert [type(m) for m in g.net] == [
         nn.Linear,
-        nn.ELU,
+        ELU,
         nn.Linear,
         nn.Sigmoid,
         nn.Linear,
@@ -228,7 +229,7 @@ def test_mlp_elu_post_004():
     h = 128
     assert n_params(g) == (4 * h + h) + 2 * (h * h + h) + (h * 2 + 2)
     assert n_params(d) == (2 * h + h) + 2 * (h * h + h) + (h + 1)
-    assert len(layers(g, nn.ELU)) == len(layers(d, nn.ELU)) == 3
+    assert len(layers(g, ELU)) == len(layers(d, ELU)) == 3
     d = build_discriminator(
         "mlp-elu", {"depth": 1, "activation": "relu"}, in_shape=(2,)
     )
