@@ -215,3 +215,23 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
     assert step > 0
     resumed = gankit.train(None, resume=out, overrides=[f"train.steps={step + 5}"], progress=False)
     assert resumed.step == step + 5
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch, capsys):
+    from gankit.trainer import Trainer
+
+    real_d_step = Trainer.d_step
+
+    def poisoned(self, real):  # from step 12 on, D's loss is NaN (as an exploding run's would be)
+        loss, d_real, d_fake = real_d_step(self, real)
+        return (loss * float("nan") if self.step >= 12 else loss), d_real, d_fake
+
+    monkeypatch.setattr(Trainer, "d_step", poisoned)
+    run = gankit.train("gan-1d", out=tmp_path / "run", progress=False,
+                       overrides=["train.steps=40", "log.every=5", "log.checkpoint_every=10"])
+    assert "diverged" in capsys.readouterr().out
+    rows = run.history
+    assert rows[-1]["event"] == "diverged" and rows[-1]["step"] == 15
+    state = load_checkpoint(run.path / "checkpoints" / "last.pt")
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for v in state["generator"].values())

@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run: {run.path}")
     if pictures:
         print(f"samples: {pictures[-1]}")
-    return 0
+    history = run.history
+    return 1 if history and history[-1].get("event") == "diverged" else 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
