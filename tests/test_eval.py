@@ -33,3 +33,17 @@ def test_eval_refuses_a_bad_sample_count(tmp_path, capsys):
     run = gankit.train("gan-1d", out=tmp_path / "run", overrides=["train.steps=2"], progress=False)
     assert main(["eval", str(run.path), "--n", "1"]) == 2
     assert "--n must be at least 2" in capsys.readouterr().err
+
+
+def test_eval_of_an_mnist_run_reports_classifier_metrics_beside_their_floors(tmp_path, monkeypatch, capsys):
+    from gankit.metrics import classifier
+
+    monkeypatch.setattr(classifier, "default_cache_dir", lambda: tmp_path / "classifiers")
+    run = gankit.train("lsgan-mnist", out=tmp_path / "run", progress=False,
+                       overrides=["data.limit=256", "train.steps=2"])
+    capsys.readouterr()
+    assert main(["eval", str(run.path), "--json", "--n", "300"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["classifier_test_accuracy"] >= 0.98  # trained on the full 4,000-digit split, not the run's 256
+    assert result["fid_lenet"] > 5 * result["fid_lenet_floor"]  # two steps of training: far from real digits
+    assert {"precision", "recall", "density", "coverage", "class_coverage", "class_kl"} <= set(result)

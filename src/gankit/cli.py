@@ -107,7 +107,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if key in ("step", "n"):
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        print(f"  {key:<14} {shown}")
+        print(f"  {key:<22} {shown}")
     return 0
 
 

@@ -131,7 +131,11 @@ class Run:
         from gankit import metrics
 
         n = n or metrics.default_n(self.data)
-        result = {"step": self.step, "n": n, **metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed)}
+        if self.data.kind == "image":
+            found = metrics.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed))
+        else:
+            found = metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed)
+        result = {"step": self.step, "n": n, **found}
         if write:
             rundir.write_json(self.path / rundir.METRICS, result)
         return result

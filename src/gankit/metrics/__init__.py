@@ -1,7 +1,8 @@
 """Sample-quality metrics for trained generators, chosen by the data's kind.
 
-`evaluate(data, samples)` returns the metrics that fit the data: the 1-D distribution metrics, the PacGAN
-protocol for mixtures of Gaussians; image metrics (a classifier gankit trains itself) come with issue 3.
+`evaluate(data, samples)` returns the metrics that fit the data: the 1-D distribution metrics and the PacGAN
+protocol for mixtures of Gaussians. `evaluate_images` scores images of a labelled dataset with train/test
+splits (MNIST, Fashion-MNIST) through a small classifier gankit trains and caches itself.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 from gankit.metrics.toy import DEFAULT_N, HEADLINE, metrics_1d, metrics_mixture
 
-__all__ = ["default_n", "evaluate", "headline", "kind_of"]
+__all__ = ["default_n", "evaluate", "evaluate_images", "headline", "kind_of"]
 
 
 def kind_of(data: Any) -> str:
@@ -28,6 +29,27 @@ def kind_of(data: Any) -> str:
 
 def default_n(data: Any) -> int:
     return DEFAULT_N.get(kind_of(data), 10_000)
+
+
+def evaluate_images(data_name: str, data_settings: dict[str, Any], fake_01: torch.Tensor) -> dict[str, Any]:
+    """Classifier-based metrics of generated images (float in [0, 1]) for a dataset with train/test splits,
+    each beside its real-vs-real floor (the test split scored as if it were generated)."""
+    from gankit.data import build_data
+    from gankit.metrics.classifier import load_or_train
+    from gankit.metrics.images import image_metrics
+
+    if "split" not in data_settings:
+        raise NotImplementedError(
+            f"image metrics need a labelled dataset with train/test splits (mnist, fashion-mnist); '{data_name}' has none yet"
+        )
+    # The classifier and the real statistics always use the whole splits, whatever subset the run trained on.
+    base = {k: v for k, v in data_settings.items() if k not in ("split", "limit")}
+    train = build_data(data_name, {**base, "split": "train"})
+    test = build_data(data_name, {**base, "split": "test"})
+    classifier, accuracy = load_or_train(train, test)
+    classes = int(train.labels.max().item()) + 1
+    result = image_metrics(classifier, train.data.float() / 255, test.data.float() / 255, fake_01, classes)
+    return {"classifier_test_accuracy": accuracy, **result}
 
 
 def headline(data: Any) -> tuple[str, str] | None:
