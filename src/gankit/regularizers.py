@@ -12,6 +12,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.errors import ConfigError
+from gankit.models.init import WEIGHTED_LAYERS
 
 
 @torch.no_grad()
@@ -55,15 +56,6 @@ def gradient_penalty(
     return (norms - center).pow(2).mean()
 
 
-_SPECTRAL_TYPES = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
 
 
 def add_spectral_norm(module: nn.Module) -> nn.Module:
@@ -74,7 +66,7 @@ def add_spectral_norm(module: nn.Module) -> nn.Module:
     parametrised are left alone, so calling this twice is harmless.
     """
     # Collect first: registering a parametrisation adds submodules while we iterate.
-    layers = [m for m in module.modules() if isinstance(m, _SPECTRAL_TYPES)]
+    layers = [m for m in module.modules() if isinstance(m, WEIGHTED_LAYERS)]
     for layer in layers:
         if not parametrize.is_parametrized(layer, "weight"):
             spectral_norm(layer)

@@ -54,6 +54,14 @@ def _mixture(modes: torch.Tensor, std: float, points_per_mode: int, data_seed: i
     return points.to(torch.float32)
 
 
+def _mixture_source(name: str, modes: torch.Tensor, std: float, per_mode: int, seed: int, what: str) -> DataSource:
+    """A stored 2-D mixture; `info` carries the modes and std the metrics and pictures need."""
+    data = _mixture(modes, std, per_mode, seed)
+    origin = f"{what}, {per_mode:,} points per mode = {len(data):,} points (seed {seed})"
+    return DataSource(name=name, kind="points", shape=(2,), data=data,
+                      info={"modes": modes.tolist(), "std": std}, origin=origin)
+
+
 @DATA.register("grid25", "rows x rows grid of 2-D Gaussians, points stored (post 004: 5x5, 100,000 points)")
 def grid25(
     *, rows: int = 5, spacing: float = 2.0, std: float = 0.05, points_per_mode: int = 4000, data_seed: int = 0
@@ -69,18 +77,8 @@ def grid25(
     axis = (torch.arange(rows, dtype=torch.float64) - (rows - 1) / 2) * spacing
     ys, xs = torch.meshgrid(axis, axis, indexing="ij")
     modes = torch.stack([xs.flatten(), ys.flatten()], dim=1)
-    data = _mixture(modes, std, points_per_mode, data_seed)
-    return DataSource(
-        name="grid25",
-        kind="points",
-        shape=(2,),
-        data=data,
-        info={"modes": modes.tolist(), "std": std},
-        origin=(
-            f"{rows}x{rows} grid of Gaussians (spacing {spacing:g}, std {std:g}), "
-            f"{points_per_mode:,} points per mode = {len(data):,} points (seed {data_seed})"
-        ),
-    )
+    return _mixture_source("grid25", modes, std, points_per_mode, data_seed,
+                           f"{rows}x{rows} grid of Gaussians (spacing {spacing:g}, std {std:g})")
 
 
 @DATA.register("ring8", "Gaussians evenly spaced on a circle, points stored (the other classic 2-D mixture)")
@@ -96,15 +94,5 @@ def ring8(
     _positive("ring8", "the modes need a positive spread and a circle to sit on", radius=radius, std=std)
     angles = torch.arange(modes, dtype=torch.float64) * (2 * math.pi / modes)
     centres = torch.stack([radius * torch.cos(angles), radius * torch.sin(angles)], dim=1)
-    data = _mixture(centres, std, points_per_mode, data_seed)
-    return DataSource(
-        name="ring8",
-        kind="points",
-        shape=(2,),
-        data=data,
-        info={"modes": centres.tolist(), "std": std},
-        origin=(
-            f"{modes} Gaussians on a circle of radius {radius:g} (std {std:g}), "
-            f"{points_per_mode:,} points per mode = {len(data):,} points (seed {data_seed})"
-        ),
-    )
+    return _mixture_source("ring8", centres, std, points_per_mode, data_seed,
+                           f"{modes} Gaussians on a circle of radius {radius:g} (std {std:g})")

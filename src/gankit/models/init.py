@@ -18,7 +18,7 @@ from gankit.errors import unknown_choice
 InitScheme = Literal["default", "normal02", "glorot"]
 SCHEMES: tuple[str, ...] = ("default", "normal02", "glorot")
 
-_WEIGHTED = (
+WEIGHTED_LAYERS = (  # layers with a weight matrix or kernel: what init schemes and spectral norm touch
     nn.Linear,
     nn.Conv1d,
     nn.Conv2d,
@@ -37,7 +37,7 @@ def init_weights(module: nn.Module, scheme: str) -> nn.Module:
     if scheme == "default":
         return module
     for layer in module.modules():
-        if isinstance(layer, _WEIGHTED):
+        if isinstance(layer, WEIGHTED_LAYERS):
             if scheme == "normal02":
                 nn.init.normal_(layer.weight, 0.0, 0.02)
             else:
