@@ -235,3 +235,15 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_checkpoint(t
     state = load_checkpoint(run.path / "checkpoints" / "last.pt")
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["generator"].values())
+
+
+def test_an_unwritable_output_path_is_one_line_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["train", "--preset", "gan-1d", "--out", str(blocker / "run"), "--set", "train.steps=2",
+                 "--no-progress"]) == 2
+    run = gankit.train("gan-1d", out=tmp_path / "run", overrides=["train.steps=2"], progress=False)
+    capsys.readouterr()
+    assert main(["sample", str(run.path), "-o", str(blocker / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

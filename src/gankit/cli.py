@@ -128,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         prefix = "gankit: " if err.exit_code in (130, 143) else "gankit: error: "  # a stop is not an error
         print(f"{prefix}{err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # an output path that cannot be created or written
+        if args.debug:
+            raise
+        where = f" '{err.filename}'" if err.filename else ""
+        print(f"gankit: error: cannot write{where}: {err.strerror or err}; choose a writable path", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

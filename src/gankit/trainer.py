@@ -128,11 +128,7 @@ class Trainer:
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
             loss = loss + reg.gp * gradient_penalty(self.D, real, fake, center=reg.gp_center)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        if self.sched_d is not None:
-            self.sched_d.step()
+        _update(self.opt_d, self.sched_d, loss)
         if reg.clip is not None:
             clip_weights_(self.D, reg.clip)
         return loss.detach(), d_real.detach(), d_fake.detach()
@@ -141,11 +137,7 @@ class Trainer:
         with self.autocast:
             fake = self.G(self.noise(self.config.train.batch_size)).float()
         loss = self.objective.g_loss(self.critic(fake), fake)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        if self.sched_g is not None:
-            self.sched_g.step()
+        _update(self.opt_g, self.sched_g, loss)
         if self.G_ema is not None:
             self.update_ema()
         return loss.detach()
@@ -297,6 +289,14 @@ class Trainer:
         self.sums = state["log_sums"].to(self.device)
         self.sums_count = state["log_count"]
         self.step = state["step"]
+
+
+def _update(optimizer: torch.optim.Optimizer, scheduler: Any, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
 
 
 def _check_output_range(G: torch.nn.Module, cfg: Config, data: Any) -> None:
