@@ -59,6 +59,7 @@ def test_preset_trains_a_few_steps_from_the_cli(preset, tmp_path, capsys):
     state = load_checkpoint(out / "checkpoints" / "last.pt")
     assert state["step"] == int(TINY[preset][-1].split("=")[1])
     rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "eval" not in r]  # the toy presets also write eval rows (log.eval_every)
     assert rows and {"step", "loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "lr_g"} <= set(rows[-1])
     assert all(np.isfinite(r["loss_d"]) for r in rows)
     pictures = sorted((out / "samples").glob("*.png"))
@@ -90,6 +91,9 @@ def _final_weights(run_dir: Path) -> dict:
         # Keras decay schedulers, weight clipping, 2-D data; a 1-D sampler with the sorted view
         ("wgan-grid25", ["data.points_per_mode=20", "train.batch_size=64", "train.steps=14"]),
         ("gan-1d", ["train.steps=14"]),
+        # evaluation during training (its own latent batch, RNG streams untouched), best.pt across the cut
+        ("gan-grid25", ["data.points_per_mode=20", "train.batch_size=64", "train.steps=14", "log.eval_every=4"]),
+        ("gan-1d", ["train.steps=14", "log.eval_every=4"]),
     ],
 )
 def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(preset, settings, tmp_path):
@@ -105,9 +109,17 @@ def test_resumed_run_ends_bit_identical_to_an_uninterrupted_one(preset, settings
         assert torch.equal(a[key], b[key]), key
 
     def losses(run):
-        return [(r["step"], r["loss_d"], r["loss_g"], r["d_real"], r["d_fake"]) for r in run.history]
+        return [(r["step"], r["loss_d"], r["loss_g"], r["d_real"], r["d_fake"]) for r in run.history if "loss_d" in r]
 
     assert losses(whole) == losses(resumed)
+    evals = [r for r in whole.history if "eval" in r]
+    assert evals == [r for r in resumed.history if "eval" in r]
+    if "log.eval_every=4" in settings:  # eval rows at 4, 8 (the cut), 12, 14; the best value survives the resume
+        assert [r["step"] for r in evals] == [4, 8, 12, 14]
+        best = [load_checkpoint(p / "checkpoints" / "best.pt") for p in (whole.path, resumed.path)]
+        assert best[0]["best"] == best[1]["best"] == load_checkpoint(resumed.path / "checkpoints" / "last.pt")["best"]
+        assert all(torch.equal(best[0]["generator"][k], best[1]["generator"][k]) for k in best[0]["generator"])
+    assert json.loads((whole.path / "metrics.json").read_text()) == json.loads((resumed.path / "metrics.json").read_text())
 
 
 def test_existing_run_dir_is_never_overwritten_without_asking(tmp_path, capsys):
@@ -229,7 +241,10 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_checkpoint(t
     monkeypatch.setattr(Trainer, "d_step", poisoned)
     run = gankit.train("gan-1d", out=tmp_path / "run", progress=False,
                        overrides=["train.steps=40", "log.every=5", "log.checkpoint_every=10"])
-    assert "diverged" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "diverged" in printed and "verdict: diverged - non-finite loss by step 15" in printed
+    written = json.loads((run.path / "metrics.json").read_text())
+    assert written["verdict"] == "diverged" and written["step"] == 10  # metrics of the last finite checkpoint
     rows = run.history
     assert rows[-1]["event"] == "diverged" and rows[-1]["step"] == 15
     state = load_checkpoint(run.path / "checkpoints" / "last.pt")

@@ -103,8 +103,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{run.path}  step {result['step']:,}  ({result['n']:,} samples)")
+    print(f"verdict: {result['verdict']} - {result['evidence']}")
     for key, value in result.items():
-        if key in ("step", "n"):
+        if key in ("step", "n", "verdict", "evidence"):
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"  {key:<22} {shown}")

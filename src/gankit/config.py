@@ -57,6 +57,7 @@ class LogConfig:
     checkpoint_every: int = 1000
     n_samples: int = 64  # images in a sample grid (1-D/2-D pictures use more points)
     keep_checkpoints: bool = False  # keep step_N.pt besides last.pt
+    eval_every: int = 0  # sample metrics -> an eval row in history.jsonl and checkpoints/best.pt (0: off)
 
 
 @dataclass
@@ -301,6 +302,8 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"{key} must be at least 1, got {value}")
+    if log.eval_every < 0:
+        raise ConfigError(f"log.eval_every must be >= 0 (0 turns evaluation during training off), got {log.eval_every}")
     if t.steps is None and t.epochs is None:
         raise ConfigError("set how long to train: train.steps (iterations) or train.epochs")
     if reg.clip is not None and reg.clip <= 0:

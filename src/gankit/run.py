@@ -126,19 +126,30 @@ class Run:
         x = self.generator(z).float()
         return x if raw else self.data.from_model(x)
 
-    def evaluate(self, n: int | None = None, seed: int = 0, write: bool = True) -> dict[str, Any]:
-        """Metrics for the run's data kind from `n` samples; written to metrics.json unless write=False."""
+    def evaluate(
+        self, n: int | None = None, seed: int = 0, write: bool = True, max_points: int | None = None
+    ) -> dict[str, Any]:
+        """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.diagnosis`) and its
+        evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`."""
         from gankit import metrics
 
         n = n or metrics.default_n(self.data)
         if self.data.kind == "image":
             found = metrics.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed))
         else:
-            found = metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed)
+            found = metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
         result = {"step": self.step, "n": n, **found}
+        result = {**self.verdict(result), **result}  # verdict first: it heads the table
         if write:
             rundir.write_json(self.path / rundir.METRICS, result)
         return result
+
+    def verdict(self, metrics: dict[str, Any] | None = None) -> dict[str, str]:
+        """{'verdict', 'evidence'} from `metrics` (None: the last eval row, if any), the history and the config."""
+        from gankit.diagnosis import verdict
+        from gankit.metrics import kind_of
+
+        return verdict(kind_of(self.data), metrics, self.history, self.config)
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""

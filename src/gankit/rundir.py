@@ -20,6 +20,7 @@ from gankit.errors import RunDirError
 CONFIG = "config.yaml"
 HISTORY = "history.jsonl"
 LAST = "checkpoints/last.pt"
+BEST = "checkpoints/best.pt"  # with log.eval_every: the checkpoint with the best headline metric so far
 METRICS = "metrics.json"
 
 

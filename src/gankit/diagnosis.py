@@ -1,0 +1,436 @@
+"""Failure diagnosis: one verdict per run, with one sentence of evidence drawn from the numbers.
+
+`verdict(kind, metrics, history, config)` reads the final sample metrics (`gankit.metrics`; `kind` is
+`metrics.kind_of(data)`: '1d', '2d', 'image' or 'other'), the run's history.jsonl rows and its config, and
+returns `{"verdict": ..., "evidence": ...}`. When `metrics` is None the last eval row of the history (written
+with `log.eval_every`) stands in for them. The rules are tried in this order; the first that fires wins:
+
+1. **diverged**: a history row with `event: diverged`, a null (non-finite) loss, or non-finite generator
+   outputs in most samples. Training stops at the first such log step; the step is quoted.
+2. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: |mean error|
+   and |std error| below 10% of the target std and the KS statistic below 0.05; 2-D mixtures: every mode
+   captured, most samples high quality and the mode histogram near uniform; images: `fid_lenet` within a few
+   times its real-vs-real floor and every class produced. Sample metrics are the ground truth, so a run whose
+   samples are right is converged whatever its losses did on the way.
+3. **discriminator won**: over the last quarter of the log rows, D separates real from fake (D(x) within 10%
+   of the label gap of the real target, D(G(z)) within 10% of the fake target) and G's gradient norm has
+   fallen below a tenth of its peak: G gets no signal. Only objectives whose D outputs have fixed targets can
+   "win" this way (minimax, non-saturating: probabilities; least-squares: regression targets b and a);
+   Wasserstein, hinge and Coulomb critics have unbounded scores and never trigger it.
+4. **oscillating**: the headline metric (`metrics.headline`) over the last eval rows swings by at least half
+   its size, changes direction at least twice with steps of at least a quarter of the swing, and shows no
+   trend (the two halves' means differ by less than half the swing). Without eval rows, D(G(z)) of the
+   probability objectives is read the same way with an absolute swing of 0.4.
+5. **mode collapse**: the generator makes good samples of too few modes. 2-D: fewer than 80% of the modes
+   captured, or two modes holding half of the high-quality samples (with at least 8 modes); 1-D: std below
+   half the target's; images: fewer than 80% of the classes produced, or a class KL above 0.5 nats. Each
+   also needs the samples to look like data (2-D: at least 10% high quality; images: precision at least
+   0.3): noise that misses every mode is undertraining, not collapse; and it must not be improving (below).
+   "since step N" is the first eval row of the final unbroken stretch of collapsed evals.
+6. **undertrained**: metrics exist and are off target, with no failure pattern; the evidence says whether
+   the headline metric is still improving: from the middle eval row to the last it closed at least a tenth of
+   its remaining gap to its target (modes: all of them; W1: 0; fid_lenet: its floor).
+7. **inconclusive**: no sample metrics to judge by (data without a metric protocol, or image metrics not
+   computed) and no failure pattern in the losses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
+
+from gankit.metrics.toy import HEADLINE
+
+VERDICTS = (
+    "converged", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
+)  # fmt: skip
+
+# ---- thresholds (each with why) -------------------------------------------------------------------------
+# 1-D: 10% of the target std is well outside the sampling noise of 10,000 samples (std/100) and the gan-1d
+# preset reaches 2-3%; a KS statistic of 0.05 is about a 0.1-std shift of the mean.
+CONVERGED_1D_REL_ERROR = 0.10
+CONVERGED_1D_KS = 0.05
+# 1-D: a generator whose spread is under half the target's covers well under half of its mass.
+COLLAPSE_1D_STD_RATIO = 0.5
+# 2-D: PacGAN's best grid25 numbers are ~91% high quality; true samples within 3 std score ~99%.
+CONVERGED_2D_HIGH_QUALITY = 80.0
+# 2-D: reverse KL of 0.1 nats to uniform over modes; the true mixture scores (K-1)/(2N), ~0.005 for 2,500 samples.
+CONVERGED_2D_REVERSE_KL = 0.1
+# 2-D: modes captured below 80% of the total is "well below" (a lost mode or two is noise; a fifth is not).
+COLLAPSE_MODES_FRACTION = 0.8
+# 2-D: two modes holding half of the good samples is at least twice their fair share once there are 8+ modes.
+COLLAPSE_TOP2_SHARE = 0.5
+COLLAPSE_TOP2_MIN_MODES = 8
+# 2-D: below 10% high quality, most samples are off every mode: the generator is not making data yet.
+COLLAPSE_MIN_HIGH_QUALITY = 10.0
+# Images: FID on the classifier's features within 3x the real-vs-real floor ("a few times the floor").
+CONVERGED_FID_FACTOR = 3.0
+# Images: classes covered below 80%, as modes for 2-D.
+COLLAPSE_CLASS_COVERAGE = 0.8
+# Images: 0.5 nats of KL to uniform is about one class taking half the samples (10 classes).
+COLLAPSE_CLASS_KL = 0.5
+# Images: with precision below 0.3 most samples lie outside the real data's manifold: noise, not collapse.
+COLLAPSE_MIN_PRECISION = 0.3
+# Discriminator won: the last quarter of the log rows (at least 3) shows the state, not one unlucky row.
+TAIL_FRACTION = 0.25
+TAIL_MIN_ROWS = 3
+# Discriminator won: D's outputs within 10% of the label gap of their targets.
+DWON_MARGIN = 0.10
+# Discriminator won: G's gradient norm under a tenth of its peak has vanished for practical purposes.
+DWON_GRAD_DROP = 0.10
+# Trend: closing a tenth of the remaining gap to the target between the middle and the last eval is progress
+# (sampling noise of the headline at the protocol's sample sizes is well below that).
+IMPROVING_MIN_GAIN = 0.1
+# Oscillating: the last 8 evals (at least 4) are enough to see two reversals.
+OSC_WINDOW = 8
+OSC_MIN_EVALS = 4
+# Oscillating: a swing of half the metric's size is far beyond sampling noise.
+OSC_REL_SWING = 0.5
+# Oscillating: direction changes only count for steps of at least a quarter of the swing (noise wiggles don't).
+OSC_STEP_FRACTION = 0.25
+OSC_MIN_REVERSALS = 2
+# Oscillating: a trend is a difference of half the swing or more between the window's two halves.
+OSC_TREND_FRACTION = 0.5
+# Oscillating, without evals: D(G(z)) is a probability, so a 0.4 swing of its log-interval mean is large.
+OSC_PROB_SWING = 0.4
+OSC_LOSS_WINDOW = 12
+# Diverged: more than half of the generator's samples non-finite.
+DIVERGED_NONFINITE_FRACTION = 0.5
+
+# Image headlines, the first one the metrics have: modes counted (Stacked MNIST), the classifier FID (labelled
+# datasets), Inception FID; the toy ones come from metrics.toy.HEADLINE.
+IMAGE_HEADLINES = (("modes", "max"), ("fid_lenet", "min"), ("fid_inception", "min"))
+# Ties on the headline (modes captured is an integer) are broken by this metric.
+TIEBREAK: dict[str, tuple[str, str]] = {"2d": ("high_quality", "max")}
+
+
+def headline(kind: str, metrics: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
+    """(metric, 'min' or 'max') that ranks evaluations of this data kind; None when there is none. Image
+    metrics differ by dataset: the first of IMAGE_HEADLINES that `metrics` holds (fid_lenet without them)."""
+    if kind != "image":
+        return HEADLINE.get(kind)
+    found = [h for h in IMAGE_HEADLINES if metrics is not None and _num(metrics, h[0]) is not None]
+    return found[0] if found else ("fid_lenet", "min")
+
+
+def rank_key(kind: str, metrics: Mapping[str, Any]) -> tuple[float, ...] | None:
+    """A key where larger is better (headline first, then the tie-breaker); None if the headline is missing."""
+    keys = [k for k in (headline(kind, metrics), TIEBREAK.get(kind)) if k is not None]
+    if not keys:
+        return None
+    out = []
+    for name, direction in keys:
+        value = _num(metrics, name)
+        if value is None:
+            if out:
+                break  # a missing tie-breaker just does not break ties
+            return None
+        out.append(value if direction == "max" else -value)
+    return tuple(out)
+
+
+def eval_rows(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(step, metrics) of the history's eval rows, in order."""
+    return [(int(r["step"]), dict(r["eval"])) for r in history if isinstance(r.get("eval"), Mapping)]
+
+
+def verdict(
+    kind: str,
+    metrics: Mapping[str, Any] | None,
+    history: Sequence[Mapping[str, Any]] | None,
+    config: Any,
+) -> dict[str, str]:
+    """{'verdict': one of VERDICTS, 'evidence': one sentence from the numbers}; see the module docstring."""
+    history = list(history or [])
+    evals = eval_rows(history)
+    logs = [r for r in history if "loss_d" in r or "loss_g" in r]
+    from_eval = ""
+    if metrics is None and evals:
+        metrics = evals[-1][1]
+        from_eval = f" (last eval, step {evals[-1][0]:,})"
+    metrics = dict(metrics or {})
+    has_metrics = headline(kind) is not None and rank_key(kind, metrics) is not None
+    checks = (
+        lambda: _diverged(history, metrics),
+        lambda: _converged(kind, metrics, config) if has_metrics else None,
+        lambda: _discriminator_won(logs, config),
+        lambda: _oscillating(kind, evals, logs, config),
+        lambda: _collapsed_verdict(kind, metrics, evals, config) if has_metrics else None,
+        lambda: _undertrained(kind, metrics, evals, config) if has_metrics else None,
+    )
+    for check in checks:
+        found = check()
+        if found is not None:
+            name, evidence = found
+            if name in ("converged", "mode collapse", "undertrained"):
+                evidence += from_eval
+            return {"verdict": name, "evidence": evidence}
+    why = "no sample metrics for this data" if headline(kind) is None else "no sample metrics were computed"
+    return {"verdict": "inconclusive", "evidence": f"{why} (`gankit eval` or log.eval_every gives them); "
+                                                   "the losses show no failure pattern"}
+
+
+# ---- the rules -----------------------------------------------------------------------------------------
+def _diverged(history: list[Mapping[str, Any]], metrics: Mapping[str, Any]) -> tuple[str, str] | None:
+    for row in history:
+        bad = row.get("event") == "diverged" or any(
+            k in row and _num(row, k) is None for k in ("loss_d", "loss_g")
+        )
+        if bad:
+            step = _num(metrics, "step")
+            where = f" (metrics from the last finite checkpoint, step {int(step):,})" if step is not None else ""
+            return "diverged", f"non-finite loss by step {int(row['step']):,}: training stopped{where}"
+    nonfinite, n = _num(metrics, "nonfinite"), _num(metrics, "n")
+    if nonfinite and n and nonfinite / n > DIVERGED_NONFINITE_FRACTION:
+        return "diverged", f"{int(nonfinite):,} of {int(n):,} generator samples are non-finite"
+    return None
+
+
+def _converged(kind: str, m: Mapping[str, Any], config: Any) -> tuple[str, str] | None:
+    if kind == "1d":
+        mean_err, std_err, ks = _num(m, "mean_error"), _num(m, "std_error"), _num(m, "ks")
+        target_mean, target_std = _target_1d(config)
+        if None in (mean_err, std_err, ks):
+            return None
+        tol = CONVERGED_1D_REL_ERROR * target_std
+        if mean_err <= tol and std_err <= tol and ks <= CONVERGED_1D_KS:
+            return "converged", (f"mean {_g(m['mean'])} (target {_g(target_mean)}), std {_g(m['std'])} "
+                                 f"(target {_g(target_std)}), KS {_g(ks)}")
+        return None
+    if kind == "2d":
+        modes, total, hq = _num(m, "modes"), _num(m, "modes_total"), _num(m, "high_quality")
+        rkl = _num(m, "reverse_kl")
+        if None in (modes, total, hq):
+            return None
+        if modes >= total and hq >= CONVERGED_2D_HIGH_QUALITY and (rkl is None or rkl <= CONVERGED_2D_REVERSE_KL):
+            extra = f", reverse KL {_g(rkl)}" if rkl is not None else ""
+            return "converged", f"{int(modes)} of {int(total)} modes covered, {hq:.1f}% high-quality samples{extra}"
+        return None
+    if kind == "image":
+        fid, floor, coverage = _num(m, "fid_lenet"), _num(m, "fid_lenet_floor"), _num(m, "class_coverage")
+        if None in (fid, floor, coverage):
+            return None
+        if fid <= CONVERGED_FID_FACTOR * max(floor, 1e-12) and coverage >= 1.0:
+            return "converged", f"fid_lenet {_g(fid)} ({_ratio(fid, floor)} the real-vs-real floor {_g(floor)}), every class produced"
+    return None
+
+
+def _discriminator_won(logs: list[Mapping[str, Any]], config: Any) -> tuple[str, str] | None:
+    targets = _d_targets(config)
+    tail = _tail(logs)
+    if targets is None or tail is None:
+        return None
+    real_t, fake_t = targets
+    margin = DWON_MARGIN * abs(real_t - fake_t)
+    sign = 1.0 if real_t > fake_t else -1.0
+
+    def separated(row: Mapping[str, Any]) -> bool:
+        d_real, d_fake = _num(row, "d_real"), _num(row, "d_fake")
+        if d_real is None or d_fake is None:
+            return False
+        return sign * (d_real - real_t) >= -margin and sign * (d_fake - fake_t) <= margin
+
+    if not all(separated(r) for r in tail):
+        return None
+    grads = [_num(r, "grad_norm_g") for r in logs]
+    recent = sorted(g for g in (_num(r, "grad_norm_g") for r in tail) if g is not None)
+    peak = max((g for g in grads if g is not None), default=None)
+    grad_text = ""
+    if recent and peak:
+        median = recent[len(recent) // 2]
+        if median > DWON_GRAD_DROP * peak:
+            return None  # G still gets a gradient: D winning the classification has not stopped it
+        grad_text = f"; G's gradient norm {_g(median)} (peak {_g(peak)})"
+    since = _since(logs, separated)
+    d_real = _mean(_num(r, "d_real") for r in tail)
+    d_fake = _mean(_num(r, "d_fake") for r in tail)
+    return "discriminator won", (f"D(x) {d_real:.3g} and D(G(z)) {d_fake:.3g} over the last {len(tail)} log rows"
+                                 f"{grad_text}, since step {since:,}")
+
+
+def _oscillating(kind: str, evals: list, logs: list[Mapping[str, Any]], config: Any) -> tuple[str, str] | None:
+    head = headline(kind, evals[-1][1] if evals else None)
+    if head is not None:
+        points = [(s, _num(m, head[0])) for s, m in evals]
+        points = [(s, v) for s, v in points if v is not None][-OSC_WINDOW:]
+        if len(points) >= OSC_MIN_EVALS:
+            values = [v for _, v in points]
+            swing = max(values) - min(values)
+            if _swings(values, OSC_REL_SWING * max(abs(v) for v in values)):
+                return "oscillating", (f"{head[0]} swung between {_g(min(values))} and {_g(max(values))} over the "
+                                       f"last {len(values)} evals (steps {points[0][0]:,}-{points[-1][0]:,}) "
+                                       f"without a trend (swing {_g(swing)})")
+            return None  # the headline is the better witness: losses are not read when it exists
+    if _loss_name(config) not in ("minimax", "non-saturating"):
+        return None
+    rows = [(int(r["step"]), _num(r, "d_fake")) for r in logs]
+    rows = [(s, v) for s, v in rows if v is not None][-OSC_LOSS_WINDOW:]
+    if len(rows) < OSC_MIN_EVALS:
+        return None
+    values = [v for _, v in rows]
+    if _swings(values, OSC_PROB_SWING):
+        return "oscillating", (f"D(G(z)) swung between {min(values):.2f} and {max(values):.2f} over the last "
+                               f"{len(values)} log rows (steps {rows[0][0]:,}-{rows[-1][0]:,}) without a trend")
+    return None
+
+
+def _collapsed_verdict(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> tuple[str, str] | None:
+    evidence = _collapse(kind, m, config)
+    if evidence is None:
+        return None
+    trend = _trend(kind, evals)
+    if trend is not None and trend[0]:
+        return None  # closing the gap to the target: a generator still spreading out, not a collapse (yet)
+    since = _since(evals, lambda e: _collapse(kind, e[1], config) is not None, step=lambda e: e[0])
+    return "mode collapse", evidence + (f", since step {since:,}" if since is not None else "")
+
+
+def _collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
+    """The evidence sentence when metrics `m` show mode collapse, else None."""
+    if kind == "1d":
+        std = _num(m, "std")
+        _, target_std = _target_1d(config)
+        if std is not None and std < COLLAPSE_1D_STD_RATIO * target_std:
+            return f"std {_g(std)} against the target's {_g(target_std)} ({100 * std / target_std:.0f}%)"
+        return None
+    if kind == "2d":
+        modes, total, hq = _num(m, "modes"), _num(m, "modes_total"), _num(m, "high_quality")
+        top2 = _num(m, "top2_share")
+        if None in (modes, total, hq) or hq < COLLAPSE_MIN_HIGH_QUALITY:
+            return None
+        few = modes < COLLAPSE_MODES_FRACTION * total
+        crowded = top2 is not None and total >= COLLAPSE_TOP2_MIN_MODES and top2 >= COLLAPSE_TOP2_SHARE
+        if few or crowded:
+            share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None else ""
+            return f"{int(modes)} of {int(total)} modes covered{share}"
+        return None
+    if kind == "image":
+        coverage, kl, precision = _num(m, "class_coverage"), _num(m, "class_kl"), _num(m, "precision")
+        if coverage is None or (precision is not None and precision < COLLAPSE_MIN_PRECISION):
+            return None
+        if coverage < COLLAPSE_CLASS_COVERAGE or (kl is not None and kl > COLLAPSE_CLASS_KL):
+            floor = _num(m, "class_kl_floor")
+            kl_text = f", class KL {_g(kl)} nats" + (f" (floor {_g(floor)})" if floor is not None else "") if kl is not None else ""
+            prec = f", precision {_g(precision)}" if precision is not None else ""
+            return f"{100 * coverage:.0f}% of the classes produced{kl_text}{prec}"
+    return None
+
+
+def _undertrained(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> tuple[str, str]:
+    name = headline(kind, m)[0]
+    value = _num(m, name)
+    if kind == "1d":
+        _, target_std = _target_1d(config)
+        where = f"mean error {_g(m.get('mean_error'))}, std error {_g(m.get('std_error'))} (target std {_g(target_std)}), KS {_g(m.get('ks'))}"
+    elif kind == "2d":
+        where = (f"{int(_num(m, 'modes') or 0)} of {int(_num(m, 'modes_total') or 0)} modes covered, "
+                 f"{_num(m, 'high_quality') or 0:.1f}% high-quality samples")
+    else:
+        where = f"{name} {_g(value)} (floor {_g(m.get(name + '_floor'))}), {100 * (_num(m, 'class_coverage') or 0):.0f}% of the classes produced"
+    trend = _trend(kind, evals)
+    if trend is None:
+        return "undertrained", f"{where}; no eval rows show the trend (set log.eval_every)"
+    return "undertrained", f"{where}; {trend[1]}"
+
+
+def _trend(kind: str, evals: list) -> tuple[bool, str] | None:
+    """(still improving?, text): the middle eval against the last. Improving means the headline closed at
+    least IMPROVING_MIN_GAIN of its remaining gap to its target."""
+    points = [(s, e) for s, e in evals if rank_key(kind, e) is not None]
+    if len(points) < 2:
+        return None
+    (s0, e0), (s1, e1) = points[(len(points) - 1) // 2], points[-1]
+    # The headline only: a tie-breaker near its target (high quality ~99%) moves by sampling noise alone.
+    name, direction = headline(kind, e1)
+    v0, v1, target = _num(e0, name), _num(e1, name), _target_value(name, e0)
+    gain = (v1 - v0) if direction == "max" else (v0 - v1)
+    improving = gain > 0 and gain >= IMPROVING_MIN_GAIN * abs(v0 - target)
+    text = "still improving" if improving else "not improving"
+    return improving, f"{text}: {name} {_g(v0)} at step {s0:,}, {_g(v1)} at step {s1:,}"
+
+
+def _target_value(name: str, m: Mapping[str, Any]) -> float:
+    """What a perfect generator scores on a ranking metric (the gap a trend is measured against)."""
+    if name == "modes":
+        return _num(m, "modes_total") or 0.0
+    return _num(m, f"{name}_floor") or 0.0  # w1: 0; fid_lenet: its real-vs-real floor
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+def _num(row: Mapping[str, Any], key: str) -> float | None:
+    """row[key] as a finite float, else None (missing, null, NaN, inf, not a number)."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _mean(values: Any) -> float:
+    found = [v for v in values if v is not None]
+    return sum(found) / len(found) if found else float("nan")
+
+
+def _g(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.3g}"
+    return "n/a"
+
+
+def _ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.1f}x" if floor > 0 else "above"
+
+
+def _tail(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
+    if len(rows) < TAIL_MIN_ROWS:
+        return None
+    return rows[-max(TAIL_MIN_ROWS, math.ceil(TAIL_FRACTION * len(rows))):]
+
+
+def _since(rows: list, holds: Any, step: Any = lambda r: int(r["step"])) -> int | None:
+    """Step of the first row of the final unbroken stretch of rows where `holds` is true (None if the last fails)."""
+    first = None
+    for row in reversed(rows):
+        if not holds(row):
+            break
+        first = row
+    return None if first is None else step(first)
+
+
+def _swings(values: list[float], min_swing: float) -> bool:
+    """Large swings both ways and no trend (see the module docstring)."""
+    swing = max(values) - min(values)
+    if swing <= 0 or swing < min_swing:
+        return False
+    moves = [b - a for a, b in pairwise(values) if abs(b - a) >= OSC_STEP_FRACTION * swing]
+    reversals = sum(1 for a, b in pairwise(moves) if (a > 0) != (b > 0))
+    half = len(values) // 2
+    trend = abs(sum(values[half:]) / (len(values) - half) - sum(values[:half]) / half)
+    return reversals >= OSC_MIN_REVERSALS and trend < OSC_TREND_FRACTION * swing
+
+
+def _section(config: Any, name: str) -> dict[str, Any]:
+    section = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+    if isinstance(section, str):
+        return {"name": section}
+    return dict(section) if isinstance(section, Mapping) else {}
+
+
+def _loss_name(config: Any) -> str | None:
+    return _section(config, "loss").get("name")
+
+
+def _d_targets(config: Any) -> tuple[float, float] | None:
+    """(real target, fake target) of D's logged outputs, for objectives that have fixed targets."""
+    loss = _section(config, "loss")
+    if loss.get("name") in ("minimax", "non-saturating"):
+        return float(loss.get("real_label", 1.0)), float(loss.get("fake_label", 0.0))
+    if loss.get("name") == "least-squares":
+        return float(loss.get("b", 1.0)), float(loss.get("a", 0.0))
+    return None
+
+
+def _target_1d(config: Any) -> tuple[float, float]:
+    data = _section(config, "data")
+    return float(data.get("mean", 0.0)), float(data.get("std", 1.0))
