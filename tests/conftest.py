@@ -10,3 +10,26 @@ def _isolated_cwd(tmp_path, monkeypatch):
     """Every test runs in its own directory, so default runs/ folders never collide or litter the repo."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GANKIT_DATA", str(tmp_path / "no-data-here"))
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """Three short runs, one per picture kind ('2d', '1d', 'image'), shared by the report and browser tests.
+
+    Read-only for tests: copy one (shutil.copytree) before changing its files."""
+    import gankit
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    common = ["runtime.threads=1", "log.every=1", "log.sample_every=2", "log.checkpoint_every=100"]
+    settings = {
+        "2d": ("gan-grid25", ["data.points_per_mode=50", "train.steps=6", "train.batch_size=64"]),
+        "1d": ("gan-1d", ["train.steps=6"]),
+        "image": ("lsgan-mnist", ["data.limit=200", "train.steps=4", "train.batch_size=16", "log.n_samples=16"]),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANKIT_DATA", str(root / "no-data-here"))
+        patch.chdir(root)
+        return {
+            kind: gankit.train(preset, out=root / kind, progress=False, overrides=[*common, *extra]).path
+            for kind, (preset, extra) in settings.items()
+        }

@@ -201,3 +201,14 @@ def test_no_pyplot_figures_left_open(tmp_path):
     plots.histogram_1d(real[:, 0], tmp_path / "b.png", 0.0, 1.0)
     plots.image_grid(_blobs(4), tmp_path / "c.png", title="t")
     assert len(plt.get_fignums()) == before
+
+
+def test_histogram_1d_cuts_off_a_collapsed_spike(tmp_path):
+    # A collapsed G: every sample near 0.2. The target curve must stay readable, not flattened to the axis.
+    samples = 0.2 + 0.001 * np.random.default_rng(0).standard_normal(5000)
+    px = _load(plots.histogram_1d(samples, tmp_path / "h.png", 4.0, 1.25, title="collapsed"))
+    dark = px.max(axis=2) < 80
+    spine = max(r for r in range(px.shape[0]) if dark[r].mean() > 0.5)  # the x axis line
+    # The column at x = 4 (the middle of the axes, left of the legend): where the target curve peaks.
+    curve = np.nonzero(dark[40 : spine - 2, 360:385].any(axis=1))[0]
+    assert curve.size and spine - 2 - (curve.min() + 40) > 80  # ~20 px when the spike sets the scale

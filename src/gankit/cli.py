@@ -33,16 +33,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/<name>, numbered if it exists)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out run directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also log to RUN_DIR/tensorboard (log.tensorboard; needs gankit[tensorboard])")
 
     sample = commands.add_parser("sample", help="write samples from a trained generator")
     sample.add_argument("run_dir", metavar="RUN_DIR")
-    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    sample.add_argument("-o", "--output", default="samples.png", help="output PNG (default samples.png)")
+    sample.add_argument("-n", type=int, default=None,
+                        help="number of samples (default 64); with --interpolate, of walks (default 8)")
+    sample.add_argument("-o", "--output", default=None,
+                        help="output PNG (default samples.png, or interpolation.png with --interpolate)")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--interpolate", action="store_true",
+                        help="image runs: rows of images along latent walks between random points")
     evaluate = commands.add_parser("eval", help="metrics of a trained run for its data kind (writes metrics.json)")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--n", type=int, default=None, help="number of samples (default: the protocol's)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report = commands.add_parser("report", help="one self-contained HTML page of a run (RUN_DIR/report.html)")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("-o", "--output", default=None, help="output HTML (default RUN_DIR/report.html)")
+    compare = commands.add_parser("compare", help="runs side by side: differing settings, metrics, verdicts")
+    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    compare.add_argument("-o", "--output", default="compare.html", help="output HTML (default compare.html)")
     return parser
 
 
@@ -60,6 +72,8 @@ def cmd_presets(_args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from gankit.run import train
 
+    if args.tensorboard:
+        args.overrides.append("log.tensorboard=true")
     if args.resume:
         if args.out or args.overwrite:
             raise GankitError("--resume continues a run in place: drop --out/--overwrite")
@@ -78,11 +92,21 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.report import picture_title
     from gankit.run import load_run
+    from gankit.summary import load_summary
 
-    if args.n < 1:
+    if args.n is not None and args.n < 1:
         raise GankitError(f"-n must be at least 1, got {args.n}")
-    path = load_run(args.run_dir).save_samples(Path(args.output), n=args.n, seed=args.seed)
+    run = load_run(args.run_dir)
+    if args.interpolate:
+        from gankit.interpolate import interpolation_grid
+
+        path = interpolation_grid(run, Path(args.output or "interpolation.png"), rows=args.n or 8, seed=args.seed)
+    else:
+        n = args.n or 64
+        title = picture_title(load_summary(run.path), f"{n:,} samples")
+        path = run.save_samples(Path(args.output or "samples.png"), n=n, seed=args.seed, title=title)
     print(path)
     return 0
 
@@ -112,7 +136,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
+def cmd_report(args: argparse.Namespace) -> int:
+    from gankit.report import write_report
+    from gankit.summary import NOT_EVALUATED, load_summary
+
+    path = write_report(args.run_dir, args.output)
+    print(path)
+    if load_summary(args.run_dir).verdict == NOT_EVALUATED:
+        print(f"not evaluated: gankit eval {args.run_dir} adds the metrics and the verdict")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from gankit.compare import compare, terminal_table, write_html
+
+    table = compare(args.run_dirs)
+    print(terminal_table(table))
+    print(f"\n{write_html(table, args.output)}")
+    return 0
+
+
+COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+            "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,7 @@ class LogConfig:
     checkpoint_every: int = 1000
     n_samples: int = 64  # images in a sample grid (1-D/2-D pictures use more points)
     keep_checkpoints: bool = False  # keep step_N.pt besides last.pt
+    tensorboard: bool = False  # history rows and pictures also to RUN_DIR/tensorboard (gankit[tensorboard])
     eval_every: int = 0  # sample metrics -> an eval row in history.jsonl and checkpoints/best.pt (0: off)
 
 

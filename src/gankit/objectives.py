@@ -186,6 +186,7 @@ class Coulomb(Objective):
 
     dim: float = 3.0
     epsilon: float = 1.0
+    score_name = "potential"  # D regresses the potential a fake charge feels (post 004's picture)
 
     def kernel(self, a: Tensor, b: Tensor) -> Tensor:
         """Plummer kernel matrix k(a_i, b_j) = (||a_i - b_j||² + eps²)^(-(dim-2)/2) on flattened samples."""

@@ -30,6 +30,8 @@ MAX_FAKE_POINTS = 2_500
 CRITIC_GRID = 200
 FAKE_COLOUR = "#1a9e3f"  # green: stands out on both halves of the red/blue critic map
 DPI = 100
+# The 1-D histogram's y axis stops at this many times the target's peak density.
+CLIP_FACTOR = 3.0
 
 
 def _prepare(path: str | Path) -> Path:
@@ -109,13 +111,27 @@ def histogram_1d(
         centre = float(finite.mean()) if finite.size else 0.0
         lo, hi = centre - 1.0, centre + 1.0
 
+    # Bins over the whole view: a collapsed G is one bar of the same width as the others, not a
+    # hundred hair-thin bars inside a single one.
+    bins = np.linspace(lo, hi, 101)
+    peak = 1 / (target_std * math.sqrt(2 * math.pi)) if has_target else None
     if finite.size:
         label = f"G samples: mean {finite.mean():.3f}, std {finite.std():.3f}"
         if finite.size < x.size:
             label += f" ({x.size - finite.size} non-finite dropped)"
-        ax.hist(
-            finite, bins=100, density=True, color="tab:blue", alpha=0.6, label=label
+        tallest = float(np.histogram(finite, bins=bins, density=True)[0].max())
+        # A collapsed G's spike would flatten the target curve to a line on the axis: cut it off.
+        clipped = peak is not None and tallest > CLIP_FACTOR * peak
+        if clipped:
+            label += f"\ntallest bar {tallest:.3g}, cut off (hatched)"
+        counts, _, patches = ax.hist(
+            finite, bins=bins, density=True, color="tab:blue", alpha=0.6, label=label
         )
+        if clipped:
+            ax.set_ylim(0, CLIP_FACTOR * peak)
+            for patch, count in zip(patches, counts):
+                if count > CLIP_FACTOR * peak:
+                    patch.set_hatch("//")
     else:
         ax.text(0.5, 0.5, "no finite samples", transform=ax.transAxes, ha="center")
     if has_target:
@@ -227,8 +243,16 @@ def scatter_2d(
     )
     if modes is not None and len(modes):
         m = np.asarray(modes, dtype=np.float64).reshape(-1, 2)
+        # Hollow rings: the data under each mode stays visible (a cross hid it).
         ax.scatter(
-            *m.T, marker="x", s=30, color="black", lw=1.3, label="modes", zorder=3
+            *m.T,
+            marker="o",
+            s=70,
+            facecolors="none",
+            edgecolors="black",
+            lw=1.0,
+            label="modes",
+            zorder=3,
         )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])

@@ -151,10 +151,11 @@ class Run:
 
         return verdict(kind_of(self.data), metrics, self.history, self.config)
 
-    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0) -> Path:
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
         from gankit.plots import plot_samples
 
         fake = self.sample(n, seed=seed, raw=True)
-        return plot_samples(self.data, fake, Path(path), title=f"{self.config.name}  step {self.step:,}  ({n:,} samples)")
+        title = title or f"{self.config.name} · step {self.step:,} · {n:,} samples"
+        return plot_samples(self.data, fake, Path(path), title=title)
 

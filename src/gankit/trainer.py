@@ -31,6 +31,7 @@ from gankit.objectives import OBJECTIVES
 from gankit.optim import build_optimizer
 from gankit.plots import plot_samples
 from gankit.regularizers import add_spectral_norm, clip_weights_, gradient_penalty
+from gankit.tensorboard import TensorBoard
 
 LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
 # Evaluation during training and at the end: the 2-D W1/MMD on at most this many points per set (the exact
@@ -114,6 +115,10 @@ class Trainer:
         self.sums = torch.zeros(len(LOGGED), device=self.device)
         self.sums_count = 0
         self.history = rundir.History(self.run_dir / rundir.HISTORY)
+        # Optional view of the history and pictures (fails here, before training, without the package).
+        self.tensorboard = TensorBoard(self.run_dir) if cfg.log.tensorboard else None
+        if self.tensorboard is not None:
+            self.history = self.tensorboard.mirror(self.history)
         self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.runtime.precision == "bf16")
         self.diverged_at: int | None = None
         self.eval_kind = metrics.kind_of(self.data)
@@ -205,6 +210,8 @@ class Trainer:
                     )
         if self.step >= self.total_steps or self.diverged_at is not None:
             self.finish()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def log_row(self, elapsed: float) -> dict[str, Any]:
         means = (self.sums / max(self.sums_count, 1)).tolist()  # the one host sync per log interval
@@ -280,6 +287,10 @@ class Trainer:
         return result
 
     # ---- pictures and checkpoints --------------------------------------------------------------------
+    def picture_critic(self, x: torch.Tensor) -> torch.Tensor:
+        """D over the plane as logged: a probability for the cross-entropy family, as the colour bar says."""
+        return self.objective.prob(self.critic(x))
+
     def save_picture(self) -> Path:
         G = self.G_ema if self.G_ema is not None else self.G
         G.eval()
@@ -287,10 +298,12 @@ class Trainer:
         with torch.no_grad():
             fake = G(self.fixed_z).float()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        title = f"{self.config.name}  step {self.step:,}"
-        critic = self.critic if self.data.kind == "points" and self.data.shape == (2,) else None
-        plot_samples(self.data, fake.cpu(), path, title=title, critic=critic,
+        title = f"{self.config.name} · {self.config.loss['name']} · step {self.step:,}"
+        two_d = self.data.kind == "points" and self.data.shape == (2,)
+        plot_samples(self.data, fake.cpu(), path, title=title, critic=self.picture_critic if two_d else None,
                      critic_label=f"D ({self.objective.score_name})")
+        if self.tensorboard is not None:
+            self.tensorboard.picture(path, self.step)
         self.G.train()
         self.D.train()
         return path

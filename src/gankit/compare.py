@@ -1,0 +1,118 @@
+"""`gankit compare RUN_DIR...`: post 004's table, written from run directories.
+
+One row per run; as columns the settings that differ between the runs (the only ones worth reading), the
+step reached, the headline metric of the data (`gankit.metrics.headline`), the verdict, and a thumbnail of
+the run's final picture. Printed as a table in the terminal and written as a sortable HTML page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gankit.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_badge
+from gankit.summary import RunSummary, flat_settings, format_value, load_summary
+
+# Settings that name, describe or place a run rather than change what it learns.
+NOT_SETTINGS = ("name", "description", "post", "versions.", "log.", "runtime.threads")
+THUMB = 200
+MISSING = object()
+
+
+@dataclass
+class Comparison:
+    runs: list[RunSummary]
+    settings: list[str]  # dotted keys whose values differ between the runs
+    values: list[dict[str, Any]]  # each run's flat settings
+    metrics: list[tuple[str, str]]  # the headline metrics (name, 'min'/'max') of the runs' data kinds
+
+    def metric(self, run: RunSummary, name: str) -> float | None:
+        return run.headline_value() if run.headline and run.headline[0] == name else None
+
+
+def _is_setting(key: str) -> bool:
+    return not any(key == skip or (skip.endswith(".") and key.startswith(skip)) for skip in NOT_SETTINGS)
+
+
+def compare(run_dirs: Sequence[str | Path]) -> Comparison:
+    """Read the runs and find what differs; rows are ordered best first when they share a headline metric."""
+    runs = [load_summary(path) for path in run_dirs]
+    values = [{k: v for k, v in flat_settings(r.config).items() if _is_setting(k)} for r in runs]
+    keys: list[str] = []
+    for flat in values:
+        keys += [k for k in flat if k not in keys]
+    differing = [k for k in keys if len({repr(flat.get(k, MISSING)) for flat in values}) > 1]
+    metrics: list[tuple[str, str]] = []
+    for run in runs:
+        if run.headline is not None and run.headline not in metrics:
+            metrics.append(run.headline)
+    if len(metrics) == 1:
+        sign = 1.0 if metrics[0][1] == "min" else -1.0
+        order = sorted(range(len(runs)), key=lambda i: _rank(runs[i].headline_value(), sign))
+        runs, values = [runs[i] for i in order], [values[i] for i in order]
+    return Comparison(runs, differing, values, metrics)
+
+
+def _rank(value: float | None, sign: float) -> float:
+    return math.inf if value is None else sign * value
+
+
+def rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) as texts: the terminal table and the page's columns."""
+    header = ["run", *c.settings, "step", *(f"{m} ({'lower' if d == 'min' else 'higher'} better)" for m, d in c.metrics),
+              "verdict"]
+    body = []
+    for run, flat in zip(c.runs, c.values):
+        cells = [run.name, *(format_value(flat.get(k)) for k in c.settings), f"{run.step:,}"]
+        cells += [format_value(c.metric(run, m)) for m, _ in c.metrics]
+        body.append([*cells, run.verdict])
+    return header, body
+
+
+def terminal_table(c: Comparison) -> str:
+    header, body = rows(c)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    paths = [f"  {run.name}: {run.path}" for run in c.runs]
+    return "\n".join(lines + ["", "run directories:", *paths])
+
+
+def _num_cell(value: Any, text: str) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        key = repr(int(value)) if float(value).is_integer() else repr(float(value))
+        return f'<td class="num" data-sort="{key}">{esc(text)}</td>'
+    return f"<td>{esc(text)}</td>"
+
+
+def write_html(c: Comparison, out: str | Path) -> Path:
+    """The comparison as a self-contained page; click a column header to sort by it."""
+    header, _ = rows(c)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header) + "<th class=\"nosort\">final picture</th>"
+    body = []
+    for run, flat in zip(c.runs, c.values):
+        cells = [f"<td><b>{esc(run.name)}</b><br><code>{esc(run.path)}</code></td>"]
+        cells += [_num_cell(flat.get(k), format_value(flat.get(k))) for k in c.settings]
+        cells.append(_num_cell(run.step, f"{run.step:,}"))
+        cells += [_num_cell(c.metric(run, m), format_value(c.metric(run, m))) for m, _ in c.metrics]
+        cells.append(f'<td class="evidence">{verdict_badge(run.verdict)}'
+                     f'<br><span class="note">{esc(run.evidence)}</span></td>')
+        picture = run.final_picture
+        thumb = (img(image_uri(picture, width=2 * THUMB), f"{run.name} final picture", width=THUMB, css="thumb")
+                 if picture else "-")
+        cells.append(f"<td>{thumb}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    same = ("all runs share every setting" if not c.settings
+            else f"{len(c.settings)} setting{'s' if len(c.settings) != 1 else ''} differ")
+    intro = (f"<h1>gankit compare: {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}</h1>\n"
+             f'<p class="sub">{esc(same)} (names, logging and thread counts left out); click a column header '
+             "to sort by it.</p>")
+    table = (f'<table class="sortable" id="compare">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+             + "\n".join(body) + "\n</tbody>\n</table>")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page("gankit compare", f"{intro}\n{table}", script=SORT_JS, wide=True), encoding="utf-8")
+    return out
