@@ -106,7 +106,7 @@ def write_html(c: Comparison, out: str | Path) -> Path:
         cells.append(f"<td>{thumb}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     same = ("all runs share every setting" if not c.settings
-            else f"{len(c.settings)} setting{'s' if len(c.settings) != 1 else ''} differ")
+            else f"{len(c.settings)} " + ("setting differs" if len(c.settings) == 1 else "settings differ"))
     intro = (f"<h1>gankit compare: {len(c.runs)} run{'s' if len(c.runs) != 1 else ''}</h1>\n"
              f'<p class="sub">{esc(same)} (names, logging and thread counts left out); click a column header '
              "to sort by it.</p>")

@@ -303,7 +303,8 @@ def _collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
         few = modes < COLLAPSE_MODES_FRACTION * total
         crowded = top2 is not None and total >= COLLAPSE_TOP2_MIN_MODES and top2 >= COLLAPSE_TOP2_SHARE
         if few or crowded:
-            share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None else ""
+            # Two modes' share says something only when more than two are covered.
+            share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None and modes > 2 else ""
             return f"{int(modes)} of {int(total)} modes covered{share}"
         return None
     if kind == "image":
