@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit import __version__, checkpoint, diagnosis, metrics, rundir
+from gankit import __version__, checkpoint, diagnosis, fastpath, metrics, rundir
 from gankit.batching import Batcher, d_view, sample_latent
 from gankit.config import Config, settings
 from gankit.data import build_data
@@ -93,10 +93,13 @@ class Trainer:
             add_spectral_norm(self.D)
         self.G.to(self.device)
         self.D.to(self.device)
+        fastpath.configure_device(self.device)
         # Averaging G's weights over the last ~1/(1-decay) steps damps the oscillation around the
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.train.g_ema > 0 else None
+        if cfg.runtime.compile:  # after the EMA copy: G_ema only draws pictures, it stays eager
+            fastpath.compile_models(self.G, self.D)
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
