@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/<name>, numbered if it exists)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out run directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--ensemble", type=int, default=0, metavar="K",
+                       help="train K seeds of the config at once, stacked (toy MLPs): OUT/member_00 ...")
     train.add_argument("--tensorboard", action="store_true",
                        help="also log to RUN_DIR/tensorboard (log.tensorboard; needs gankit[tensorboard])")
 
@@ -74,6 +76,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.tensorboard:
         args.overrides.append("log.tensorboard=true")
+    if args.ensemble:
+        from gankit.ensemble import cmd_train_ensemble
+
+        return cmd_train_ensemble(args)
     if args.resume:
         if args.out or args.overwrite:
             raise GankitError("--resume continues a run in place: drop --out/--overwrite")

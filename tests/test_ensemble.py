@@ -1,0 +1,59 @@
+"""Ensembles: member k trains as the same config alone would, and its run directory reads like a solo run's."""
+
+import json
+
+import pytest
+import torch
+
+import gankit
+from gankit.checkpoint import load_checkpoint
+from gankit.cli import main
+from gankit.ensemble import train_ensemble
+from gankit.errors import ConfigError
+from gankit.run import resolve_config
+
+SMALL = ["data.points_per_mode=20", "train.batch_size=64", "train.steps=6", "log.every=3", "log.sample_every=6",
+         "log.checkpoint_every=6", "log.eval_every=0", "generator.hidden=32", "discriminator.hidden=32"]
+VARIED = [  # seeds, learning rates, betas, clip, n_critic, loss
+    [],
+    ["seed=5", "optim.d.lr=3e-4", "optim.g.betas=[0.9,0.99]"],
+    ["seed=7", "reg.clip=0.05", "train.d_steps=3"],
+    ["seed=9", "loss.name=hinge", "reg.clip=null", "optim.d.eps=1e-6"],
+]
+
+
+def _weights(run_dir):
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    return {**state["generator"], **{f"D.{k}": v for k, v in state["discriminator"].items()}}
+
+
+def test_each_member_matches_its_solo_run_to_float_tolerance(tmp_path):
+    configs = [resolve_config("wgan-grid25", SMALL + extra) for extra in VARIED]
+    dirs = train_ensemble(configs, tmp_path / "ens")
+    for k, (cfg, member) in enumerate(zip(configs, dirs)):
+        solo = gankit.train(cfg, out=tmp_path / f"solo{k}", progress=False)
+        a, b = _weights(solo.path), _weights(member)
+        for key in a:  # batched matmuls sum in another order: equal to float tolerance, not bit for bit
+            torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=f"member {k} {key}")
+        rows = [[r["step"], r["loss_d"], r["loss_g"]] for r in solo.history if "loss_d" in r]
+        mine = [[r["step"], r["loss_d"], r["loss_g"]] for r in gankit.load_run(member).history if "loss_d" in r]
+        assert [r[0] for r in mine] == [r[0] for r in rows] == [3, 6]
+        torch.testing.assert_close(torch.tensor(mine), torch.tensor(rows), rtol=1e-4, atol=1e-5)
+        for name in ("config.yaml", "metrics.json", "samples/step_0000006.png"):
+            assert (member / name).is_file(), name
+        assert json.loads((member / "metrics.json").read_text())["verdict"]
+
+
+def test_ensemble_refuses_models_it_cannot_stack(tmp_path):
+    configs = [resolve_config("wgan-grid25", SMALL), resolve_config("wgan-grid25", [*SMALL, "generator.hidden=16"])]
+    with pytest.raises(ConfigError, match="architectures"):
+        train_ensemble(configs, tmp_path / "ens")
+
+
+def test_cli_ensemble_writes_one_run_directory_per_seed(tmp_path):
+    out = tmp_path / "ens"
+    code = main(["train", "--preset", "wgan-grid25", "--ensemble", "3", "--out", str(out), "--no-progress",
+                 *[a for s in SMALL for a in ("--set", s)]])
+    assert code == 0
+    seeds = [gankit.load_run(out / f"member_{k:02d}").config.seed for k in range(3)]
+    assert seeds == [0, 1, 2]
