@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-o", "--output", default="compare.html", help="output HTML (default compare.html)")
     return parser
 
+    export = commands.add_parser("export", help="a run's weights as .safetensors (no pickle), with its config")
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("-o", "--output", default=None, help="output file (default RUN_DIR/weights.safetensors)")
 
 def cmd_presets(_args: argparse.Namespace) -> int:
     from gankit.presets import preset_table
@@ -163,7 +166,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "report": cmd_report, "compare": cmd_compare}
+            "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+def cmd_export(args: argparse.Namespace) -> int:
+    from gankit.export import export_safetensors
+
+    print(export_safetensors(args.run_dir, args.output))
+    return 0
+
+
     try:
         return COMMANDS[args.command](args)
     except GankitError as err:
@@ -186,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" '{err.filename}'" if err.filename else ""
         print(f"gankit: error: cannot write{where}: {err.strerror or err}; choose a writable path", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gankit: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C: out at once, nothing saved since the last checkpoint
+        print("gankit: interrupted at once; the last checkpoint written is kept", file=sys.stderr)
         return 130
 
 

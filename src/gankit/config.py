@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,9 @@ class TrainConfig:
     sampling: Literal["shuffle", "replacement"] = "shuffle"  # epochs of a fresh permutation, or draws with replacement
     d_input: Literal["sample", "sorted", "moments"] = "sample"  # what 1-D D sees: each sample, or the whole batch
     g_ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); samples come from it
+    # Skip a D or G update whose loss or gradients are non-finite instead of stopping the run (diverged).
+    # Costs one host sync per update, so it is off by default.
+    skip_nonfinite: bool = False
 
 
 @dataclass
@@ -173,14 +177,39 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
+        if isinstance(err, yaml.constructor.ConstructorError):  # e.g. !!python/object/apply: code, refused
+            raise ConfigError(f"config file '{path}' uses a tag gankit does not load{line} ({_tag(err)}): "
+                              "a config is plain data (numbers, text, lists, sections)") from None
         raise ConfigError(f"config file '{path}' is not valid YAML{line}: fix the syntax") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file '{path}': {err}") from None
+        raise ConfigError(f"cannot read config file '{path}': {getattr(err, 'strerror', None) or err}") from None
     if raw is None:
-        raw = {}
+        raise ConfigError(f"config file '{path}' is empty: give it settings, or use --preset NAME")
     if not isinstance(raw, dict):
         raise ConfigError(f"config file '{path}' must be a mapping of settings (key: value), not a {type(raw).__name__}")
+    check_written_by(raw, path)
     return raw
+
+
+def _tag(err: yaml.YAMLError) -> str:
+    found = re.search(r"tag '(?:tag:yaml.org,2002:)?([^']*)'", str(getattr(err, "problem", "")))
+    return f"!!{found.group(1)}" if found else "an unknown tag"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(m) for m in re.findall(r"\d+", str(text).split("+")[0])[:3])
+
+
+def check_written_by(raw: dict[str, Any], path: str | Path) -> None:
+    """Refuse a config (a run's config.yaml) written by a newer gankit: its settings or files may mean things
+    this version does not know. The record is `versions: {gankit: ...}`, written with every run."""
+    from gankit import __version__
+
+    versions = raw.get("versions")
+    written = versions.get("gankit") if isinstance(versions, dict) else None
+    if written is not None and _version_tuple(written) > _version_tuple(__version__):
+        raise ConfigError(f"'{path}' was written by gankit {written}, newer than this gankit {__version__}: "
+                          "upgrade gankit (pip install -U gankit) to use it")
 
 
 def from_dict(raw: dict[str, Any]) -> Config:

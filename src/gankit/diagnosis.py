@@ -181,7 +181,8 @@ def _diverged(history: list[Mapping[str, Any]], metrics: Mapping[str, Any]) -> t
         if bad:
             step = _num(metrics, "step")
             where = f" (metrics from the last finite checkpoint, step {int(step):,})" if step is not None else ""
-            return "diverged", f"non-finite loss by step {int(row['step']):,}: training stopped{where}"
+            what = row.get("nonfinite", "loss")  # "loss" or "weights" (trainer.log_row)
+            return "diverged", f"non-finite {what} by step {int(row['step']):,}: training stopped{where}"
     nonfinite, n = _num(metrics, "nonfinite"), _num(metrics, "n")
     if nonfinite and n and nonfinite / n > DIVERGED_NONFINITE_FRACTION:
         return "diverged", f"{int(nonfinite):,} of {int(n):,} generator samples are non-finite"

@@ -39,6 +39,8 @@ def _check(members: Sequence[Trainer]) -> None:
         cfg = t.config
         if cfg.reg.gp > 0 or cfg.reg.spectral_norm or cfg.train.d_input != "sample":
             raise ConfigError("an ensemble trains without gradient penalty, spectral norm or a batch view of D")
+        if cfg.train.skip_nonfinite:  # the stacked update has no per-member finite check
+            raise ConfigError("an ensemble trains without train.skip_nonfinite: set it to false")
         if any(True for _ in t.G.buffers()) or any(True for _ in t.D.buffers()):
             raise ConfigError("an ensemble needs models without buffers (no batch norm): use a toy MLP")
         if cfg.train.batch_size != first.config.train.batch_size:
@@ -170,7 +172,7 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
     ensemble = Ensemble(configs, dirs)
     for cfg, d in zip(configs, dirs):
-        d.mkdir(parents=True, exist_ok=True)
+        rundir.make_run_dir(d)  # an --overwrite target is removed only now, after every member was built
         rundir.write_config(d, cfg)
     ensemble.run(progress)
     return dirs

@@ -24,6 +24,10 @@ class RunDirError(GankitError):
     """A run directory is missing, incomplete or would be overwritten."""
 
 
+class WriteError(GankitError):
+    """An output could not be written (disk full, read-only, no permission); what was on disk is kept."""
+
+
 def closest(name: str, choices: Iterable[str]) -> str | None:
     """The choice most similar to `name`, or None when nothing is close."""
     matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)

@@ -38,18 +38,20 @@ def train(
             raise RunDirError(f"'{run_dir}' is not a gankit run directory (no {rundir.CONFIG}): nothing to resume")
         cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
         trainer = Trainer(cfg, run_dir, progress=progress)
-        if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
-            rundir.write_config(run_dir, cfg)
         last = run_dir / rundir.LAST
         if last.is_file():
             trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
             print(f"resuming {run_dir} from step {trainer.step:,}")
-        trainer.history.truncate_after(trainer.step)
+        # Only now that everything is checked and loaded does the directory change.
+        if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
+            rundir.write_config(run_dir, cfg)
+        rundir.remove_partial_files(run_dir)  # temporary files a crash left behind
+        trainer.history.truncate_after(trainer.step)  # rows a crash left past the checkpoint
     else:
         cfg = resolve_config(config, overrides)
         run_dir = rundir.new_run_dir(cfg.name, out, overwrite)
         trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
-        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.make_run_dir(run_dir)  # an --overwrite target is removed only now
         rundir.write_config(run_dir, cfg)
     trainer.run(stop_at=stop_at)
     return Run(run_dir)
@@ -115,7 +117,11 @@ class Run:
         cfg = self.config
         G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, tuple(self.data.shape))
         # The weight average, when the run keeps one, is the better generator (train.g_ema).
-        G.load_state_dict(self._checkpoint.get("generator_ema", self._checkpoint["generator"]))
+        try:
+            G.load_state_dict(self._checkpoint.get("generator_ema", self._checkpoint["generator"]))
+        except (RuntimeError, KeyError) as err:
+            raise RunDirError(f"the checkpoint in '{self.path}' does not fit the generator its config.yaml describes "
+                              f"({checkpoint.mismatch(err)}): it comes from another run or architecture") from None
         return G.eval()
 
     @torch.no_grad()

@@ -25,12 +25,12 @@ METRICS = "metrics.json"
 
 
 def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
-    """The directory for a new run. An explicit --out that exists is refused unless --overwrite;
-    the default runs/<name> gets a numbered sibling instead, so a second run never touches the first."""
+    """The directory for a new run (checked, not yet touched: `make_run_dir` creates it once the config has
+    been validated). An explicit --out that exists is refused unless --overwrite; the default runs/<name> gets a
+    numbered sibling instead, so a second run never touches the first."""
     if out is not None:
         path = Path(out)
-        occupied = path.is_file() or (path.is_dir() and any(path.iterdir()))
-        if occupied:
+        if _occupied(path):
             if not overwrite:
                 raise RunDirError(
                     f"'{path}' already exists: use --resume {path} to continue it, --overwrite to replace it, "
@@ -38,7 +38,6 @@ def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
                 )
             if not (path / CONFIG).is_file() and path.is_dir():
                 raise RunDirError(f"refusing to --overwrite '{path}': it is not a gankit run directory")
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
         return path
     base = Path("runs") / name
     path, n = base, 1
@@ -46,6 +45,18 @@ def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def _occupied(path: Path) -> bool:
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
+def make_run_dir(path: Path) -> None:
+    """Create a new run's directory; one `new_run_dir` allowed to --overwrite is removed first. Called only
+    after everything was validated, so a bad setting never costs the run it would have replaced."""
+    if _occupied(path):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def write_config(run_dir: Path, config: Config) -> None:
@@ -60,8 +71,24 @@ def write_config(run_dir: Path, config: Config) -> None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # whole on disk before it replaces the old file
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Temporary files a crash left behind (`.NAME.*tmp` beside config.yaml, checkpoints and pictures): none
+    is ever read, and the next write makes a new one. Called on resume."""
+    found = [p for sub in ("", "checkpoints", "samples") for p in (run_dir / sub).glob(".*tmp") if p.is_file()]
+    for path in found:
+        path.unlink()
+    return found
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

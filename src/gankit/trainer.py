@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import signal
 import threading
 import time
@@ -21,11 +22,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit import __version__, checkpoint, diagnosis, fastpath, metrics, rundir
+from gankit import __version__, checkpoint, diagnosis, fastpath, faults, metrics, rundir
 from gankit.batching import Batcher, d_view, sample_latent
 from gankit.config import Config, settings
 from gankit.data import build_data
-from gankit.errors import ConfigError, GankitError
+from gankit.errors import ConfigError, GankitError, WriteError
 from gankit.models import build_discriminator, build_generator
 from gankit.objectives import OBJECTIVES
 from gankit.optim import build_optimizer
@@ -124,6 +125,9 @@ class Trainer:
             self.history = self.tensorboard.mirror(self.history)
         self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.runtime.precision == "bf16")
         self.diverged_at: int | None = None
+        self.skip_nonfinite = cfg.train.skip_nonfinite
+        self.skipped = 0  # updates skipped as non-finite in this log interval (train.skip_nonfinite)
+        self.checkpoint_step: int | None = None  # step of the last checkpoint written or loaded
         self.eval_kind = metrics.kind_of(self.data)
         self.best: dict[str, Any] | None = None  # {metric, value, step, key} of checkpoints/best.pt
         if cfg.log.eval_every:
@@ -145,8 +149,9 @@ class Trainer:
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
             loss = loss + reg.gp * gradient_penalty(self.D, real, fake, center=reg.gp_center)
-        _update(self.opt_d, self.sched_d, loss)
-        if reg.clip is not None:
+        updated = _update(self.opt_d, self.sched_d, loss, check_finite=self.skip_nonfinite)
+        self.skipped += not updated
+        if reg.clip is not None and updated:
             clip_weights_(self.D, reg.clip)
         return loss.detach(), d_real.detach(), d_fake.detach()
 
@@ -154,8 +159,9 @@ class Trainer:
         with self.autocast:
             fake = self.G(self.noise(self.config.train.batch_size)).float()
         loss = self.objective.g_loss(self.critic(fake), fake)
-        _update(self.opt_g, self.sched_g, loss)
-        if self.G_ema is not None:
+        updated = _update(self.opt_g, self.sched_g, loss, check_finite=self.skip_nonfinite)
+        self.skipped += not updated
+        if self.G_ema is not None and updated:
             self.update_ema()
         return loss.detach()
 
@@ -167,20 +173,37 @@ class Trainer:
             ema_buffer.copy_(buffer)  # batch-norm statistics follow the live G
 
     def iteration(self) -> None:
+        skipped_before = self.skipped
         real = self.batcher.batch(self.step, self.data_rng)
         for _ in range(self.config.train.d_steps):
             loss_d, d_real, d_fake = self.d_step(real)
+        faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
         self.D.requires_grad_(False)  # G's update needs gradients through D, not of D's weights
         for _ in range(self.config.train.g_steps):
             loss_g = self.g_step()
         self.D.requires_grad_(True)
+        if self.skipped != skipped_before:
+            return  # train.skip_nonfinite: a skipped iteration's non-finite values stay out of the log means
         prob = self.objective.prob
         self.sums += torch.stack([loss_d, loss_g, prob(d_real).mean(), prob(d_fake).mean()])
         self.sums_count += 1
 
     # ---- the loop ------------------------------------------------------------------------------------
     def run(self, stop_at: int | None = None) -> None:
-        """Train to the configured length (or to `stop_at`, checkpointing there, as an interruption would)."""
+        """Train to the configured length (or to `stop_at`, checkpointing there, as an interruption would).
+        A file that cannot be written (disk full, read-only) stops training with one line; the last
+        checkpoint is whole (written atomically), so the run resumes once there is room."""
+        try:
+            self._train(stop_at)
+        except OSError as err:
+            where = f" '{err.filename}'" if err.filename else ""
+            kept = (f"the last checkpoint (step {self.checkpoint_step:,}) is kept" if self.checkpoint_step is not None
+                    else "no checkpoint was written yet")
+            raise WriteError(f"cannot write{where}: {err.strerror or err}; training stopped at step {self.step:,} and "
+                             f"{kept}: free space (or fix permissions), then gankit train --resume {self.run_dir}"
+                             ) from None
+
+    def _train(self, stop_at: int | None) -> None:
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         log, started = self.config.log, time.perf_counter()
         if self.step == 0:
@@ -203,6 +226,8 @@ class Trainer:
                     self.save_picture()
                 if self.step % log.checkpoint_every == 0 or self.step == end:
                     self.save_checkpoint()
+                    if self.diverged_at is not None:
+                        break  # non-finite weights found before writing: the last finite checkpoint stays
                 if stop_signal:
                     self.save_checkpoint()
                     code, name = (130, "Ctrl-C") if stop_signal[0] == signal.SIGINT else (143, "SIGTERM")
@@ -225,12 +250,26 @@ class Trainer:
         row["lr_d"] = self.opt_d.param_groups[0]["lr"]
         row["lr_g"] = self.opt_g.param_groups[0]["lr"]
         row["time"] = round(elapsed, 3)
+        if self.skip_nonfinite:
+            row["skipped"] = self.skipped
+        counted = self.sums_count
         self.sums.zero_()
-        self.sums_count = 0
-        if not all(torch.isfinite(torch.tensor(means)).tolist()):
+        self.sums_count = self.skipped = 0
+        # At the log step's sync anyway: a non-finite mean loss, or weights (cheap next to a step). With
+        # train.skip_nonfinite an interval whose every iteration was skipped counts as diverged too.
+        cause = None
+        if counted == 0 and self.skip_nonfinite:
+            cause = "loss in every iteration since the last log step"
+            row.update(dict.fromkeys(LOGGED))  # no finite iteration to average
+        elif not all(torch.isfinite(torch.tensor(means)).tolist()):
+            cause = "loss"
+        elif not _finite_weights(self.G, self.D):
+            cause = "weights"
+        if cause is not None:
             self.diverged_at = self.step
             row["event"] = "diverged"
-            tqdm.write(f"training diverged by step {self.step:,} (non-finite loss): stopped; the last finite "
+            row["nonfinite"] = cause.split()[0]
+            tqdm.write(f"training diverged by step {self.step:,} (non-finite {cause}): stopped; the last finite "
                        f"checkpoint is kept in {self.run_dir / 'checkpoints'}")
         self.history.append(row)
         return row
@@ -303,8 +342,16 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         title = f"{self.config.name} · {self.config.loss['name']} · step {self.step:,}"
         two_d = self.data.kind == "points" and self.data.shape == (2,)
-        plot_samples(self.data, fake.cpu(), path, title=title, critic=self.picture_critic if two_d else None,
-                     critic_label=f"D ({self.objective.score_name})")
+        # Drawn into a temporary file, then renamed: a crash never leaves half a picture under its name.
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            plot_samples(self.data, fake.cpu(), tmp, title=title, critic=self.picture_critic if two_d else None,
+                         critic_label=f"D ({self.objective.score_name})")
+            faults.crash_point("kill_during_picture", self.step, tmp)  # tests only (GANKIT_FAULT)
+            os.replace(tmp, path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from None
         if self.tensorboard is not None:
             self.tensorboard.picture(path, self.step)
         self.G.train()
@@ -326,6 +373,7 @@ class Trainer:
             "rng_data": self.data_rng.get_state(),
             "log_sums": self.sums.cpu(),
             "log_count": self.sums_count,
+            "log_skipped": self.skipped,
         }
         if self.best is not None:
             state["best"] = self.best
@@ -340,6 +388,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.diverged_at is None and not _finite_weights(self.G, self.D):
             self.diverged_at = self.step
+            self.history.append({"step": self.step, "event": "diverged", "nonfinite": "weights"})
             tqdm.write(f"weights became non-finite by step {self.step:,}: stopped; the last finite "
                        f"checkpoint is kept in {self.run_dir / 'checkpoints'}")
         if self.diverged_at is not None:
@@ -348,6 +397,7 @@ class Trainer:
         checkpoint.save_checkpoint(state, self.run_dir / rundir.LAST)
         if self.config.log.keep_checkpoints:
             checkpoint.save_checkpoint(state, self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt")
+        self.checkpoint_step = self.step
 
     def load_state(self, state: dict[str, Any]) -> None:
         try:
@@ -357,7 +407,7 @@ class Trainer:
                 self.G_ema.load_state_dict(state.get("generator_ema", state["generator"]))
         except RuntimeError as err:
             raise ConfigError(
-                f"the checkpoint does not fit this config's models ({str(err).splitlines()[0][:120]}): "
+                f"the checkpoint does not fit this config's models ({checkpoint.mismatch(err)}): "
                 "resume with the run's own config.yaml"
             ) from None
         self.opt_g.load_state_dict(state["opt_g"])
@@ -373,16 +423,29 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         self.sums = state["log_sums"].to(self.device)
         self.sums_count = state["log_count"]
-        self.step = state["step"]
+        self.skipped = state.get("log_skipped", 0)
+        self.step = self.checkpoint_step = state["step"]
         self.best = state.get("best")
 
 
-def _update(optimizer: torch.optim.Optimizer, scheduler: Any, loss: torch.Tensor) -> None:
+def _update(optimizer: torch.optim.Optimizer, scheduler: Any, loss: torch.Tensor, check_finite: bool = False) -> bool:
+    """One optimiser update; with `check_finite` (train.skip_nonfinite), none when the loss or a gradient is
+    non-finite: weights, optimiser and scheduler state stay as they were. False when skipped."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if check_finite and not _finite_loss_and_grads(loss, optimizer):
+        optimizer.zero_grad(set_to_none=True)
+        return False
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
+    return True
+
+
+def _finite_loss_and_grads(loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> bool:
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    norms = [n.float() for n in torch._foreach_norm(grads)] if grads else []
+    return bool(torch.isfinite(torch.stack([loss.detach().float().reshape(()), *norms])).all())  # the one sync
 
 
 def _check_output_range(G: torch.nn.Module, cfg: Config, data: Any) -> None:
