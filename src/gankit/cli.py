@@ -57,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="runs side by side: differing settings, metrics, verdicts")
     compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     compare.add_argument("-o", "--output", default="compare.html", help="output HTML (default compare.html)")
-    return parser
-
     export = commands.add_parser("export", help="a run's weights as .safetensors (no pickle), with its config")
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("-o", "--output", default=None, help="output file (default RUN_DIR/weights.safetensors)")
+    return parser
+
 
 def cmd_presets(_args: argparse.Namespace) -> int:
     from gankit.presets import preset_table
@@ -165,6 +165,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from gankit.export import export_safetensors
+
+    print(export_safetensors(args.run_dir, args.output))
+    return 0
+
+
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
 
@@ -175,13 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-def cmd_export(args: argparse.Namespace) -> int:
-    from gankit.export import export_safetensors
-
-    print(export_safetensors(args.run_dir, args.output))
-    return 0
-
-
     try:
         return COMMANDS[args.command](args)
     except GankitError as err:
