@@ -82,6 +82,16 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file written by someone else's code (a picture, the appended history) to the disk."""
+    if path.is_file():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def remove_partial_files(run_dir: Path) -> list[Path]:
     """Temporary files a crash left behind (`.NAME.*tmp` beside config.yaml, checkpoints and pictures): none
     is ever read, and the next write makes a new one. Called on resume."""

@@ -348,6 +348,7 @@ class Trainer:
             plot_samples(self.data, fake.cpu(), tmp, title=title, critic=self.picture_critic if two_d else None,
                          critic_label=f"D ({self.objective.score_name})")
             faults.crash_point("kill_during_picture", self.step, tmp)  # tests only (GANKIT_FAULT)
+            rundir.fsync_path(tmp)
             os.replace(tmp, path)
         except OSError as err:
             tmp.unlink(missing_ok=True)
@@ -394,6 +395,7 @@ class Trainer:
         if self.diverged_at is not None:
             return  # never overwrite the last finite checkpoint with a diverged one
         state = self.state()
+        rundir.fsync_path(self.run_dir / rundir.HISTORY)  # the rows up to this checkpoint survive a power cut too
         checkpoint.save_checkpoint(state, self.run_dir / rundir.LAST)
         if self.config.log.keep_checkpoints:
             checkpoint.save_checkpoint(state, self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt")
