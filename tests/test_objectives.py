@@ -176,7 +176,7 @@ def test_coulomb_potential_of_two_charges(dim, eps):
         plummer(4.0 + 16.0, dim, eps) - plummer(25.0, dim, eps),
     )
     assert torch.allclose(obj.potential(points, real, fake), expected, rtol=1e-12)
-    assert obj.score_name == "score"
+    assert obj.score_name == "potential"  # what the 2-D picture's colour bar says
 
 
 def test_coulomb_d_loss_regresses_the_potential_at_real_and_fake_points():
