@@ -20,13 +20,12 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from PIL import Image
-from results_md import command, machine, replace_section
+from results_md import command, machine, replace_section, timed
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
@@ -81,15 +80,6 @@ def classic_step(device: torch.device) -> Callable[[], None]:
         log.append((loss_d.item(), loss_g.item()))
 
     return step
-
-
-def timed(step: Callable[[], None], iters: int, sync: Callable[[], None]) -> float:
-    sync()
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    sync()
-    return (time.perf_counter() - start) / iters
 
 
 def main() -> None:

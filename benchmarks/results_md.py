@@ -1,4 +1,5 @@
-"""Shared by the speed benchmarks: the machine line, and replacing one's own section of RESULTS.md."""
+"""Shared by the speed benchmarks: the machine line, the timing loop, and replacing one's own section of
+RESULTS.md."""
 
 from __future__ import annotations
 
@@ -6,11 +7,23 @@ import os
 import platform
 import re
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def timed(step: Callable[[], None], iters: int, sync: Callable[[], None]) -> float:
+    """Seconds per call of `step`, over `iters` calls, with the device synchronised at both ends."""
+    sync()
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    sync()
+    return (time.perf_counter() - start) / iters
 
 
 def machine() -> str:

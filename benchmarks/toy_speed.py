@@ -26,7 +26,7 @@ from collections.abc import Callable
 os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")  # perf notes: a stale ISA cache gave NaNs
 
 import torch
-from results_md import command, machine, replace_section
+from results_md import command, machine, replace_section, timed
 from torch import nn
 
 from gankit.run import resolve_config
@@ -83,15 +83,6 @@ def gankit_step(overrides: list[str], work: str) -> tuple[Callable[[], None], Tr
         trainer.step += 1
 
     return step, trainer
-
-
-def timed(step: Callable[[], None], iters: int, sync: Callable[[], None]) -> float:
-    sync()
-    start = time.perf_counter()
-    for _ in range(iters):
-        step()
-    sync()
-    return (time.perf_counter() - start) / iters
 
 
 def main() -> None:
