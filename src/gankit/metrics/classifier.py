@@ -5,13 +5,21 @@ density/coverage; its predictions give the class balance of generated samples. I
 in [0, 1] (`uint8 / 255`), whatever the data's `pixel_range`: pass generated images through
 `DataSource.from_model` first.
 
-Trained classifiers are cached under `~/.cache/gankit/classifiers/<key>.pt`, the key a hash of the training
-images, their labels and `CLASSIFIER_VERSION` (bump it whenever the architecture or the recipe changes).
+Trained classifiers are cached under `~/.cache/gankit/classifiers/<key>.pt` (`$GANKIT_CACHE/classifiers` when
+that is set), the key a hash of the data's name, the training images, their labels and `CLASSIFIER_VERSION`
+(bump it whenever the architecture or the recipe changes).
+
+Recipe (`train_classifier`): Adam 1e-3 with cosine decay, batch 64, about 180,000 examples seen (at least 3 and
+at most 10 epochs), label-preserving augmentation chosen by the data: random shifts of up to 2 pixels for
+digits; horizontal flips and no shifts for Fashion-MNIST (clothes are mirror-symmetric, digits are not).
+Measured test accuracy (seed 0; 1 and 2 threads): 98.5-98.6% on the 4,000/1,000 offline MNIST digits, 91.5% on
+Fashion-MNIST (60,000/10,000), 99.7% on scikit-learn's digits (1,433/364).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import torch
@@ -22,19 +30,30 @@ from tqdm import tqdm
 from gankit.checkpoint import load_checkpoint, save_checkpoint
 from gankit.data.base import DataSource
 
-CLASSIFIER_VERSION = "smallcnn-bn-v1"
+CLASSIFIER_VERSION = "smallcnn-bn-v2"
 FEATURE_DIM = 128
-_SHIFT = 2  # augmentation: random shifts of up to this many pixels
+_SHIFT = 2  # augmentation for digits: random shifts of up to this many pixels (at 28x28; scaled with size)
+# Data whose classes survive a left-right mirror (a flipped shirt is a shirt; a flipped 7 is not a digit). On
+# Fashion-MNIST, 3 epochs with flips: 91.5% without shifts; trials at batch 128: 91.2% / 90.5% / 90.3% with
+# shifts of 0 / 1 / 2 pixels (shifts help digits, not centred clothes).
+_FLIP_DATA = frozenset({"fashion-mnist"})
+# Examples seen in training, as epochs clamped to [_MIN_EPOCHS, _MAX_EPOCHS]: 10 epochs of the 4,000 offline
+# MNIST digits (the recipe measured there), 3 epochs of a 60,000-image set (about 2 minutes on one core).
+_TRAIN_EXAMPLES = 180_000
+_MIN_EPOCHS, _MAX_EPOCHS = 3, 10
+_SMALL_PIXELS = 16 * 16  # images up to this many pixels train on one thread (see train_classifier)
 _EVAL_BATCH = 1000
 # Fixed input standardisation (about MNIST's pixel mean and std): training converges much faster than on raw [0, 1].
 _MEAN, _STD = 0.13, 0.31
 
 
 class SmallCNN(nn.Module):
-    """conv32-bn-pool-conv64-bn-pool-(adaptive pool 7x7)-fc128-dropout-fc(classes); any C x H x W, H, W >= 8.
+    """conv32-pool-bn-conv64-pool-bn-(adaptive pool 7x7)-fc128-dropout-fc(classes); any C x H x W, H, W >= 8.
 
     Batch norm after each conv is a deliberate addition to the plain LeNet-like stack: on the 4,000 offline
-    MNIST digits it lifts test accuracy from about 97.3% to about 98.2% in the same 10 epochs.
+    MNIST digits it lifts test accuracy from about 97.3% to about 98.2% in the same 10 epochs. Pooling comes
+    before batch norm and ReLU (max-pooling commutes with ReLU) so those run on 4x fewer values; with
+    channels-last memory a training step costs 0.63 ms per image instead of 1.03 (one core), same accuracy.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
@@ -43,23 +62,26 @@ class SmallCNN(nn.Module):
         self.num_classes = int(num_classes)
         self.body = nn.Sequential(
             nn.Conv2d(self.in_channels, 32, 3, padding=1),
+            nn.MaxPool2d(2),
             nn.BatchNorm2d(32),
             nn.ReLU(),
-            nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1),
+            nn.MaxPool2d(2),
             nn.BatchNorm2d(64),
             nn.ReLU(),
-            nn.MaxPool2d(2),
             nn.AdaptiveAvgPool2d((7, 7)),
             nn.Flatten(),
             nn.Linear(64 * 7 * 7, FEATURE_DIM),
             nn.ReLU(),
         )
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, self.num_classes))
+        # Channels-last convolutions and pooling are faster on CPU (oneDNN); the weights load either way.
+        self.to(memory_format=torch.channels_last)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) images in [0, 1] -> (N, 128) penultimate activations."""
-        return self.body((x - _MEAN) / _STD)
+        x = ((x - _MEAN) / _STD).contiguous(memory_format=torch.channels_last)
+        return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -79,12 +101,12 @@ def _num_classes(labels: torch.Tensor) -> int:
     return int(labels.max().item()) + 1
 
 
-def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to `_SHIFT` pixels each way (zero padding, then a random crop)."""
+def _random_shift(x: torch.Tensor, generator: torch.Generator, shift: int = _SHIFT) -> torch.Tensor:
+    """Shift each image by up to `shift` pixels each way (zero padding, then a random crop)."""
     n, _, h, w = x.shape
-    padded = F.pad(x, (_SHIFT, _SHIFT, _SHIFT, _SHIFT))
-    dy = torch.randint(0, 2 * _SHIFT + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * _SHIFT + 1, (n,), generator=generator)
+    padded = F.pad(x, (shift, shift, shift, shift))
+    dy = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * shift + 1, (n,), generator=generator)
     rows = (dy[:, None] + torch.arange(h)[None, :])[:, None, :, None]  # (n, 1, h, 1)
     cols = (dx[:, None] + torch.arange(w)[None, :])[:, None, None, :]  # (n, 1, 1, w)
     batch = torch.arange(n)[:, None, None, None]
@@ -92,12 +114,40 @@ def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[batch, chans, rows, cols]
 
 
+def recipe(train: DataSource) -> dict[str, int | bool]:
+    """How `train_classifier` trains on this data: {'epochs', 'shift' (pixels), 'flip'} (see the module doc)."""
+    n = len(train)
+    epochs = min(_MAX_EPOCHS, max(_MIN_EPOCHS, math.ceil(_TRAIN_EXAMPLES / n)))
+    flip = train.name in _FLIP_DATA
+    # 2 pixels at 28x28, scaled with the image (1 pixel at 8x8); none where flips are the augmentation.
+    shift = 0 if flip else max(1, round(_SHIFT * min(train.shape[1:]) / 28))
+    return {"epochs": epochs, "shift": shift, "flip": flip}
+
+
 def train_classifier(
-    train: DataSource, epochs: int = 10, seed: int = 0, progress: bool = True, batch_size: int = 64
+    train: DataSource, epochs: int | None = None, seed: int = 0, progress: bool = True, batch_size: int = 64
 ) -> SmallCNN:
     """Train a `SmallCNN` on `train.data / 255` with `train.labels`: Adam 1e-3 with cosine decay, batch 64,
-    random shifts of up to 2 pixels. About 98.2% test accuracy from the 4,000 offline MNIST digits."""
+    the epochs and augmentation of `recipe(train)` (`epochs` overrides its epochs)."""
     _check_source(train, "training")
+    assert train.data is not None and train.labels is not None
+    plan = recipe(train)
+    epochs = int(plan["epochs"]) if epochs is None else epochs
+    shift, flip = int(plan["shift"]), bool(plan["flip"])
+    # Small images: one thread. Their ops are too small to split, and on a busy machine two threads waiting on
+    # each other made 8x8 digits take 58 s instead of 4.7 s (measured); 28x28 gains ~1.6x from two cores.
+    threads = torch.get_num_threads()
+    if train.shape[1] * train.shape[2] <= _SMALL_PIXELS:
+        torch.set_num_threads(1)
+    try:
+        return _train(train, epochs, shift, flip, seed, progress, batch_size)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(
+    train: DataSource, epochs: int, shift: int, flip: bool, seed: int, progress: bool, batch_size: int
+) -> SmallCNN:
     assert train.data is not None and train.labels is not None
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -115,7 +165,12 @@ def train_classifier(
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            x = _random_shift(images[idx], generator)
+            x = images[idx]
+            if shift:
+                x = _random_shift(x, generator, shift)
+            if flip:
+                mirrored = torch.rand(len(idx), generator=generator) < 0.5
+                x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
             loss = F.cross_entropy(model(x), labels[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -145,14 +200,36 @@ def cache_key(train: DataSource) -> str:
     assert train.data is not None and train.labels is not None
     h = hashlib.sha256()
     h.update(CLASSIFIER_VERSION.encode())
+    h.update(train.name.encode())  # the recipe depends on the data's name (flips)
     h.update(repr(tuple(train.data.shape)).encode())
     h.update(train.data.contiguous().numpy().tobytes())
     h.update(train.labels.long().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
+def data_key(source: DataSource) -> str:
+    """A hash of a labelled set's images and labels (e.g. the cached accuracy is reused only for the same test set)."""
+    assert source.data is not None and source.labels is not None
+    h = hashlib.sha256(repr(tuple(source.data.shape)).encode())
+    h.update(source.data.contiguous().numpy().tobytes())
+    h.update(source.labels.long().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint(model: nn.Module) -> str:
+    """A hash of a model's weights and buffers: what was computed with it (cached features) belongs to it."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "gankit" / "classifiers"
+    """~/.cache/gankit/classifiers, or $GANKIT_CACHE/classifiers (tests point it at a temporary folder)."""
+    from gankit.data.mnist import cache_dir
+
+    return cache_dir() / "classifiers"
 
 
 def load_or_train(
@@ -163,7 +240,9 @@ def load_or_train(
     _check_source(train, "training")
     _check_source(test, "test")
     path = Path(cache_dir or default_cache_dir()) / f"{cache_key(train)}.pt"
+    test_key = data_key(test)
     model = None
+    state: dict = {}
     if path.is_file():
         state = load_checkpoint(path)
         model = SmallCNN(int(state["shape"][0]), int(state["classes"]))
@@ -178,6 +257,7 @@ def load_or_train(
                 "format": 1,
                 "state": model.state_dict(),
                 "accuracy": acc,
+                "test_key": test_key,
                 "classes": model.num_classes,
                 "shape": list(train.shape),
             },
@@ -185,4 +265,7 @@ def load_or_train(
         )
         return model.eval(), acc
     model.eval()
+    # The accuracy measured when it was trained, if on this very test set (saves a pass over up to 10,000 images).
+    if state.get("test_key") == test_key:
+        return model, float(state["accuracy"])
     return model, accuracy(model, test)

@@ -10,6 +10,7 @@ comparable with published FID/KID values; the caller names them after the embedd
 | `kernel_inception_distance` | Binkowski et al. 2018, "Demystifying MMD GANs" (KID) |
 | `precision_recall` | Kynkaanniemi et al. 2019, "Improved Precision and Recall Metric ..." |
 | `density_coverage` | Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics ..." (arXiv 2002.09797) |
+| `prdc` | both of the above in one pass over the distances |
 | `class_metrics` | class histogram of generated samples, as a classifier labels them |
 
 Inputs are cast to float64: the covariance square root and the squared distances (computed as
@@ -20,9 +21,10 @@ Inputs are cast to float64: the covariance square root and the squared distances
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
+import torch
 from scipy import linalg
 
 # Entries per block of a pairwise distance matrix: 2**23 float64 = 64 MiB.
@@ -88,13 +90,41 @@ def _knn_sq_radii(x: np.ndarray, k: int) -> np.ndarray:
     The self-distance is set to exactly 0 and the (k+1)-th smallest distance is taken, as the reference
     implementations do; a duplicate of a point therefore counts as a neighbour at distance 0.
     """
+    return knn_sq_radii(x, [k])[k]
+
+
+def knn_sq_radii(features: np.ndarray, ks: Iterable[int]) -> dict[int, np.ndarray]:
+    """{k: squared k-th nearest-neighbour distance of each row} for several k in one pass over the distances.
+
+    What `precision_recall` and `density_coverage` compute for the real set; pass the result as their
+    `real_radii` to compute it once for both metrics and for every fake set compared with the same reals
+    (N x N distances are the expensive part: about a second for 10,000 samples).
+    """
+    x = _as_features(features, "feature", 2, "knn_sq_radii")
+    ks = sorted({_check_k(k, "knn_sq_radii") for k in ks})
+    if not ks or ks[-1] >= len(x):
+        raise ValueError(f"knn_sq_radii needs more than max(k) = {ks[-1] if ks else None} samples, got {len(x)}")
+    top = ks[-1]
     x = x - x.mean(axis=0)  # within-set distances cancel least around the set's own mean
-    radii = np.empty(len(x))
+    radii = {k: np.empty(len(x)) for k in ks}
     for sl, d2 in _sq_dist_blocks(x, x):
         rows = np.arange(sl.stop - sl.start)
         d2[rows, rows + sl.start] = 0.0
-        radii[sl] = np.partition(d2, k, axis=1)[:, k]
+        # The top+1 smallest of each row, sorted, give every k at once. torch.topk selects them exactly (no
+        # arithmetic) and is about 10x faster than np.partition on 10,000-wide rows; from_numpy shares memory.
+        nearest = torch.topk(torch.from_numpy(d2), top + 1, dim=1, largest=False, sorted=True).values.numpy()
+        for k in ks:
+            radii[k][sl] = nearest[:, k]
     return radii
+
+
+def _given_radii(radii: np.ndarray | None, n: int, what: str) -> np.ndarray | None:
+    if radii is None:
+        return None
+    r = np.asarray(radii, dtype=np.float64)
+    if r.shape != (n,):
+        raise ValueError(f"{what}: real_radii must have one entry per real sample ({n}), got shape {r.shape}")
+    return r
 
 
 def _centred(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,19 +277,22 @@ def kernel_inception_distance(
 # k-NN manifold metrics
 
 
-def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
+def precision_recall(
+    real: np.ndarray, fake: np.ndarray, k: int = 3, real_radii: np.ndarray | None = None
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019, arXiv 1904.06991).
 
     Each set's manifold is the union of balls around its samples, each with radius the distance to that
     sample's k-th nearest neighbour in the same set. Precision = fraction of fake samples inside the real
     manifold (fidelity); recall = fraction of real samples inside the fake manifold (diversity). Balls are
-    closed (<=), as in the authors' code.
+    closed (<=), as in the authors' code. `real_radii`: `knn_sq_radii(real, [k])[k]`, when already computed.
     """
     what = "precision_recall"
     k = _check_k(k, what)
     r, f = _as_pair(real, fake, what, k + 1, k + 1)
+    given = _given_radii(real_radii, len(r), what)
     r, f = _centred(r, f)
-    real_radii = _knn_sq_radii(r, k)
+    real_radii = _knn_sq_radii(r, k) if given is None else given
     fake_radii = _knn_sq_radii(f, k)
     fake_in_real = np.zeros(len(f), dtype=bool)
     real_in_fake = np.zeros(len(r), dtype=bool)
@@ -270,20 +303,23 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
     return float(fake_in_real.mean()), float(real_in_fake.mean())
 
 
-def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[float, float]:
+def density_coverage(
+    real: np.ndarray, fake: np.ndarray, k: int = 5, real_radii: np.ndarray | None = None
+) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020, arXiv 2002.09797).
 
     With B_i the ball around real sample i of radius its k-th nearest-neighbour distance among the reals:
     density = (1 / (k M)) sum_j sum_i 1[fake_j in B_i]  (about 1 when the sets match, unbounded above);
     coverage = (1 / N) sum_i 1[some fake_j in B_i]  (in [0, 1]).
     Only real balls are used, so outlying reals or fakes inflate neither. Balls are open (<), as in the
-    authors' `prdc` package.
+    authors' `prdc` package. `real_radii`: `knn_sq_radii(real, [k])[k]`, when already computed.
     """
     what = "density_coverage"
     k = _check_k(k, what)
     r, f = _as_pair(real, fake, what, k + 1, 1)
+    given = _given_radii(real_radii, len(r), what)
     r, f = _centred(r, f)
-    radii = _knn_sq_radii(r, k)
+    radii = _knn_sq_radii(r, k) if given is None else given
     balls_per_fake = np.zeros(len(f))
     nearest_fake = np.full(len(r), np.inf)
     for sl, d2 in _sq_dist_blocks(f, r):
@@ -292,6 +328,43 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5) -> tuple[fl
     density = balls_per_fake.sum() / (k * len(f))
     coverage = (nearest_fake < radii).mean()
     return float(density), float(coverage)
+
+
+def prdc(
+    real: np.ndarray,
+    fake: np.ndarray,
+    k_pr: int = 3,
+    k_dc: int = 5,
+    real_radii: dict[int, np.ndarray] | None = None,
+) -> dict[str, float]:
+    """`precision_recall(real, fake, k_pr)` and `density_coverage(real, fake, k_dc)` in one pass over the
+    fake x real distances: the same four numbers in about half the time. `real_radii`: `knn_sq_radii(real,
+    [k_pr, k_dc])` when already computed (it depends on the real set only)."""
+    what = "prdc"
+    k_pr, k_dc = _check_k(k_pr, what), _check_k(k_dc, what)
+    r, f = _as_pair(real, fake, what, max(k_pr, k_dc) + 1, k_pr + 1)
+    radii = knn_sq_radii(r, [k_pr, k_dc]) if real_radii is None else real_radii
+    pr_radii = _given_radii(radii.get(k_pr), len(r), what)
+    dc_radii = _given_radii(radii.get(k_dc), len(r), what)
+    if pr_radii is None or dc_radii is None:
+        raise ValueError(f"{what}: real_radii must hold radii for k = {k_pr} and k = {k_dc}")
+    r, f = _centred(r, f)
+    fake_radii = _knn_sq_radii(f, k_pr)
+    fake_in_real = np.zeros(len(f), dtype=bool)
+    real_in_fake = np.zeros(len(r), dtype=bool)
+    balls_per_fake = np.zeros(len(f))
+    nearest_fake = np.full(len(r), np.inf)
+    for sl, d2 in _sq_dist_blocks(f, r):
+        fake_in_real[sl] = (d2 <= pr_radii[None, :]).any(axis=1)  # closed balls, as precision_recall
+        real_in_fake |= (d2 <= fake_radii[sl, None]).any(axis=0)
+        balls_per_fake[sl] = (d2 < dc_radii[None, :]).sum(axis=1)  # open balls, as density_coverage
+        np.minimum(nearest_fake, d2.min(axis=0), out=nearest_fake)
+    return {
+        "precision": float(fake_in_real.mean()),
+        "recall": float(real_in_fake.mean()),
+        "density": float(balls_per_fake.sum() / (k_dc * len(f))),
+        "coverage": float((nearest_fake < dc_radii).mean()),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------

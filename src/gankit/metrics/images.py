@@ -4,22 +4,30 @@ Every metric is computed twice: generated images against the real training image
 test images against the same training images. The second value is the **floor** (`<name>_floor`): what
 a perfect generator would score with this many samples, so users know what "good" means. The numbers are
 NOT comparable with published FID/KID values (the embedding is not Inception-v3), hence `fid_lenet` etc.
+
+`cached_real_features` keeps the real sets' embeddings next to the cached classifier, so an evaluation embeds
+only the generated images (at 10,000 real train + 10,000 test images that saves about 7 s on 2 cores).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from gankit.metrics.classifier import SmallCNN
+from gankit.checkpoint import load_checkpoint, save_checkpoint
+from gankit.data.base import DataSource
+from gankit.errors import GankitError
+from gankit.metrics.classifier import SmallCNN, data_key, fingerprint
 from gankit.metrics.features import (
     class_metrics,
-    density_coverage,
     frechet_distance,
     kernel_inception_distance,
-    precision_recall,
+    knn_sq_radii,
+    prdc,
 )
 
 MAX_REAL = 10_000
@@ -39,7 +47,8 @@ def embed(classifier: SmallCNN, images_01: torch.Tensor, batch_size: int = _BATC
     return torch.cat(feats).double().numpy(), torch.cat(preds).numpy().astype(np.int64)
 
 
-def _check(name: str, x: torch.Tensor) -> None:
+def check_images(name: str, x: torch.Tensor) -> None:
+    """ValueError unless `x` is (N, C, H, W) float images in [0, 1]."""
     if x.dim() != 4:
         raise ValueError(f"image_metrics: {name} must be (N, C, H, W) images, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
@@ -59,21 +68,79 @@ def _cap(x: torch.Tensor, n: int = MAX_REAL) -> torch.Tensor:
     return x[idx]
 
 
-def _metrics(real: np.ndarray, fake: np.ndarray, fake_pred: np.ndarray, num_classes: int) -> dict[str, Any]:
-    precision, recall = precision_recall(real, fake, k=3)
-    density, coverage = density_coverage(real, fake, k=5)
+_K_PR, _K_DC = 3, 5  # the k of precision/recall and of density/coverage (their papers' defaults)
+
+
+def _metrics(
+    real: np.ndarray, fake: np.ndarray, fake_pred: np.ndarray, num_classes: int, real_radii: dict[int, np.ndarray]
+) -> dict[str, Any]:
+    manifold = prdc(real, fake, k_pr=_K_PR, k_dc=_K_DC, real_radii=real_radii)
     kid_mean, _ = kernel_inception_distance(real, fake)
     classes = class_metrics(fake_pred, num_classes)
     return {
         "fid_lenet": frechet_distance(real, fake),
         "kid_lenet": kid_mean,
-        "precision": precision,
-        "recall": recall,
-        "density": density,
-        "coverage": coverage,
+        "precision": manifold["precision"],
+        "recall": manifold["recall"],
+        "density": manifold["density"],
+        "coverage": manifold["coverage"],
         "class_coverage": classes["class_coverage"],
         "class_kl": classes["class_kl"],
     }
+
+
+@dataclass
+class RealFeatures:
+    """Embeddings of the real sets: `train` (the training images, at most MAX_REAL), `test` and `test_pred`."""
+
+    train: np.ndarray
+    test: np.ndarray
+    test_pred: np.ndarray
+
+
+def real_features(classifier: SmallCNN, real_train_01: torch.Tensor, real_test_01: torch.Tensor) -> RealFeatures:
+    for name, x in (("real_train", real_train_01), ("real_test", real_test_01)):
+        check_images(name, x)
+    train_f, _ = embed(classifier, _cap(real_train_01))
+    test_f, test_pred = embed(classifier, _cap(real_test_01))
+    return RealFeatures(train_f, test_f, test_pred)
+
+
+def cached_real_features(classifier: SmallCNN, train: DataSource, test: DataSource, cache_dir: Path) -> RealFeatures:
+    """`real_features` of two labelled splits, kept in `cache_dir` beside the classifier. The file is used only
+    for the same classifier weights (a fingerprint), the same data (hashes) and the same MAX_REAL; otherwise it
+    is recomputed and replaced. Features are stored as the float32 the classifier gives, so reloading them is
+    exact."""
+    assert train.data is not None and test.data is not None
+    key = {"classifier": fingerprint(classifier), "train": data_key(train), "test": data_key(test), "max_real": MAX_REAL}
+    path = Path(cache_dir) / f"features-{key['classifier']}-{key['train']}-{key['test']}.pt"
+    if path.is_file():
+        try:
+            state = load_checkpoint(path)
+        except GankitError:
+            state = {}  # damaged: recomputed and replaced below
+        if state.get("key") == key:
+            return RealFeatures(state["train"].double().numpy(), state["test"].double().numpy(), state["test_pred"].numpy())
+    found = real_features(classifier, train.data.float() / 255, test.data.float() / 255)
+    tensors = {n: torch.from_numpy(getattr(found, n)) for n in ("train", "test", "test_pred")}
+    save_checkpoint({"format": 1, "key": key, "train": tensors["train"].float(), "test": tensors["test"].float(),
+                     "test_pred": tensors["test_pred"]}, path)
+    return found
+
+
+def metrics_from_features(
+    real: RealFeatures, fake_f: np.ndarray, fake_pred: np.ndarray, num_classes: int
+) -> dict[str, Any]:
+    """The metrics of embedded fakes and their floors (the real test set scored the same way)."""
+    # The real set's k-NN radii are the costly part of P/R and D/C: computed once for both, and both calls.
+    radii = knn_sq_radii(real.train, [_K_PR, _K_DC])
+    out = _metrics(real.train, fake_f, fake_pred, num_classes, radii)
+    floor = _metrics(real.train, real.test, real.test_pred, num_classes, radii)
+    out.update({f"{key}_floor": value for key, value in floor.items()})
+    out["num_fake"] = len(fake_f)
+    out["num_real"] = len(real.train)
+    out["num_real_test"] = len(real.test)
+    return out
 
 
 def image_metrics(
@@ -85,15 +152,7 @@ def image_metrics(
 ) -> dict[str, Any]:
     """Metrics of `fake_01` against `real_train_01`, and the same metrics of `real_test_01` (the floors,
     keys `<name>_floor`). All images float in [0, 1], shape (N, C, H, W); real sets are capped at 10,000."""
-    for name, x in (("real_train", real_train_01), ("real_test", real_test_01), ("fake", fake_01)):
-        _check(name, x)
-    real_f, _ = embed(classifier, _cap(real_train_01))
-    test_f, test_pred = embed(classifier, _cap(real_test_01))
+    check_images("fake", fake_01)
+    real = real_features(classifier, real_train_01, real_test_01)
     fake_f, fake_pred = embed(classifier, fake_01)
-    out = _metrics(real_f, fake_f, fake_pred, num_classes)
-    floor = _metrics(real_f, test_f, test_pred, num_classes)
-    out.update({f"{key}_floor": value for key, value in floor.items()})
-    out["num_fake"] = len(fake_01)
-    out["num_real"] = len(real_f)
-    out["num_real_test"] = len(test_f)
-    return out
+    return metrics_from_features(real, fake_f, fake_pred, num_classes)
