@@ -468,7 +468,7 @@ def _check_eval(kind: str, data: Any, cfg: Config) -> None:
         raise ConfigError(f"log.eval_every: no sample metrics for {data.kind} data '{data.name}' yet; set log.eval_every=0")
     if kind == "image" and "split" not in cfg.data and metrics.headline(data) is None:
         raise ConfigError(f"log.eval_every: image metrics need a labelled dataset with train/test splits "
-                          f"(mnist, fashion-mnist), not '{data.name}'; set log.eval_every=0")
+                          f"(mnist, fashion-mnist, digits, stacked-mnist), not '{data.name}'; set log.eval_every=0")
 
 
 def _json_safe(value: Any) -> Any:
