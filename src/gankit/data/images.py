@@ -35,6 +35,14 @@ def check_size(name: str, size: int) -> None:
         raise ConfigError(f"data '{name}' setting 'size' must be at least 8 pixels, got {size}")
 
 
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> (N, C, size, size), bilinear with antialiasing, once at load (never per batch)."""
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    return F.resize(images, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+
+
 def stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
     """Indices of a fixed, stratified 80/20 train/test split of labelled examples.
 

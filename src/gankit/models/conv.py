@@ -4,6 +4,9 @@
 - ``dcgan-tf``: post 001 (DCGAN in TensorFlow 1, 28x28).
 - ``dcgan-keras``: post 003 (DCGAN in Keras, 28x28; follows the prose's 64-channel layer).
 - ``dcgan64``: Radford et al. 2015 / the PyTorch DCGAN tutorial (64x64; any power of 2 >= 16).
+- ``dcgan32-upsample`` / ``dcgan32-dropout``: eriklindernoren/PyTorch-GAN's implementations/dcgan/dcgan.py,
+  the most copied DCGAN-MNIST (32x32; any side divisible by 16): nearest upsampling + 3x3 conv in G,
+  stride-2 3x3 convs with Dropout2d in D.
 
 `batchnorm: false` on a discriminator removes its batch norms (e.g. for a gradient penalty,
 which is defined per example).
@@ -11,6 +14,7 @@ which is defined per example).
 
 from torch import nn
 
+from gankit.errors import ConfigError
 from gankit.models.base import (
     DISCRIMINATORS,
     GENERATORS,
@@ -278,4 +282,85 @@ def dcgan64_discriminator(
         ]
         ch *= 2
     layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]
+    return Discriminator(nn.Sequential(*layers), in_shape, init)
+
+
+def _side16(kind: str, name: str, shape: tuple[int, ...]) -> tuple[int, int]:
+    """(channels, side) of a square (C, S, S) shape with S divisible by 16."""
+    if len(shape) != 3 or shape[1] != shape[2] or shape[1] % 16 or shape[0] < 1:
+        raise shape_error(kind, name, "square images with a side divisible by 16 (e.g. 32x32)", shape)
+    return shape[0], shape[1]
+
+
+# PyTorch-GAN writes BatchNorm2d(c, 0.8): the second positional argument is eps, not momentum, so those
+# layers normalise by sqrt(var + 0.8). Kept (bn_eps) because it is what everybody who copies the file trains.
+_PYTORCH_GAN_EPS = 0.8
+
+
+@GENERATORS.register(
+    "dcgan32-upsample", "PyTorch-GAN dcgan.py: fc + 2x (upsample, conv 3x3, BN eps 0.8, LeakyReLU 0.2), tanh; 32x32"
+)
+def dcgan32_upsample_generator(
+    *,
+    z_dim: int,
+    out_shape: tuple[int, ...],
+    width: int = 64,
+    bn_eps: float = _PYTORCH_GAN_EPS,
+    init: InitScheme = "normal02-conv",
+) -> Generator:
+    """PyTorch-GAN's DCGAN generator: fc to 2w x S/4 x S/4, BN, upsample x2, conv 3x3 2w, BN(eps), LeakyReLU
+    0.2, upsample x2, conv 3x3 w, BN(eps), LeakyReLU 0.2, conv 3x3 C, tanh (w = 64: 128 and 64 channels).
+
+    Upsampling is nearest-neighbour (nn.Upsample's default). The fast path computes each upsample + conv
+    pair as four 2x2 convolutions on the small input (gankit.subpixel), the same function from the same
+    weights.
+    """
+    c, side = _side16("generator", "dcgan32-upsample", out_shape)
+    check_settings("generator", "dcgan32-upsample", width=width)
+    if not bn_eps > 0:
+        raise ConfigError(f"generator 'dcgan32-upsample' setting 'bn_eps' must be > 0, got {bn_eps}")
+    w, s4 = width, side // 4
+    net = nn.Sequential(
+        nn.Linear(z_dim, 2 * w * s4 * s4), nn.Unflatten(1, (2 * w, s4, s4)),
+        nn.BatchNorm2d(2 * w),
+        nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, 2 * w, 3, 1, 1),
+        nn.BatchNorm2d(2 * w, eps=bn_eps), nn.LeakyReLU(0.2),
+        nn.Upsample(scale_factor=2), nn.Conv2d(2 * w, w, 3, 1, 1),
+        nn.BatchNorm2d(w, eps=bn_eps), nn.LeakyReLU(0.2),
+        nn.Conv2d(w, c, 3, 1, 1), nn.Tanh(),
+    )  # fmt: skip
+    return Generator(net, out_shape, (-1.0, 1.0), init)
+
+
+@DISCRIMINATORS.register(
+    "dcgan32-dropout", "PyTorch-GAN dcgan.py: 4x (conv 3x3 s2, LeakyReLU 0.2, Dropout2d 0.25, BN eps 0.8); 32x32"
+)
+def dcgan32_dropout_discriminator(
+    *,
+    in_shape: tuple[int, ...],
+    width: int = 16,
+    dropout: float = 0.25,
+    bn_eps: float = _PYTORCH_GAN_EPS,
+    batchnorm: bool = True,
+    init: InitScheme = "normal02-conv",
+) -> Discriminator:
+    """PyTorch-GAN's DCGAN discriminator: 4 blocks of conv 3x3 stride 2 (w, 2w, 4w, 8w channels; w = 16),
+    LeakyReLU 0.2, Dropout2d, BN(eps) on all but the first; fc to 1.
+
+    The file ends with a sigmoid and nn.BCELoss; the sigmoid is dropped because the loss folds it in (BCE
+    with logits: the same function, numerically safer).
+    """
+    c, side = _side16("discriminator", "dcgan32-dropout", in_shape)
+    check_settings("discriminator", "dcgan32-dropout", width=width, dropout=dropout)
+    if not bn_eps > 0:
+        raise ConfigError(f"discriminator 'dcgan32-dropout' setting 'bn_eps' must be > 0, got {bn_eps}")
+    layers: list[nn.Module] = []
+    ch_in = c
+    for i in range(4):
+        ch = width * 2**i
+        layers += [nn.Conv2d(ch_in, ch, 3, 2, 1), nn.LeakyReLU(0.2), nn.Dropout2d(dropout)]
+        if i > 0:
+            layers.append(_bn(ch, batchnorm, eps=bn_eps))
+        ch_in = ch
+    layers += [nn.Flatten(), nn.Linear(ch_in * (side // 16) ** 2, 1)]
     return Discriminator(nn.Sequential(*layers), in_shape, init)
