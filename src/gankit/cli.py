@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="a run's weights as .safetensors (no pickle), with its config")
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("-o", "--output", default=None, help="output file (default RUN_DIR/weights.safetensors)")
+    from gankit.sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(commands)
     return parser
 
 
@@ -182,8 +185,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gankit.sweep import cmd_sweep as sweep
+
+    return sweep(args)
+
+
 COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
-            "report": cmd_report, "compare": cmd_compare, "export": cmd_export}
+            "report": cmd_report, "compare": cmd_compare, "export": cmd_export, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

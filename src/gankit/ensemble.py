@@ -150,11 +150,12 @@ class Ensemble:
                     t.log_row(time.perf_counter() - started)
                 if log.eval_every and (t.step % log.eval_every == 0 or t.step == t.total_steps):
                     t.evaluate()
-                if t.step % log.sample_every == 0 or t.step == t.total_steps:
+                last = t.step == t.total_steps or t.stop_reason is not None  # (a callback stopped it)
+                if t.step % log.sample_every == 0 or last:
                     t.save_picture()
-                if t.step % log.checkpoint_every == 0 or t.step == t.total_steps:
+                if t.step % log.checkpoint_every == 0 or last:
                     t.save_checkpoint()
-            done = [t for t in live if t.step >= t.total_steps or t.diverged_at is not None]
+            done = [t for t in live if t.step >= t.total_steps or t.diverged_at is not None or t.stop_reason is not None]
             for t in done:
                 t.finish()
             live = [t for t in live if t not in done]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,13 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     progress: bool = True,
     stop_at: int | None = None,
+    callbacks: Sequence[Callable[..., str | None]] = (),
 ) -> Run:
     """Train a GAN and return its Run.
 
     `config` is a Config, a dict, a YAML file or a preset name. With `resume`, the run directory's own
-    config is used and training continues from its last checkpoint.
+    config is used and training continues from its last checkpoint. `callbacks` are called with each eval row
+    (`Trainer.callbacks`): one returning a reason stops the run there, cleanly, with its verdict.
     """
     from gankit.trainer import Trainer
 
@@ -53,6 +56,7 @@ def train(
         trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
         rundir.make_run_dir(run_dir)  # an --overwrite target is removed only now
         rundir.write_config(run_dir, cfg)
+    trainer.callbacks.extend(callbacks)
     trainer.run(stop_at=stop_at)
     return Run(run_dir)
 

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,10 @@ class Trainer:
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or loaded
         self.eval_kind = metrics.kind_of(self.data)
         self.best: dict[str, Any] | None = None  # {metric, value, step, key} of checkpoints/best.pt
+        # Called with each eval row (gankit.sweep: report to Ray Tune, stop on a mid-training verdict); a
+        # callback returning a reason (text) ends the run cleanly there: checkpoint, picture, verdict.
+        self.callbacks: list[Callable[[Trainer, dict[str, Any]], str | None]] = []
+        self.stop_reason: str | None = None
         if cfg.log.eval_every:
             _check_eval(self.eval_kind, self.data, cfg)
 
@@ -222,7 +226,9 @@ class Trainer:
                 bar.update(1)
                 if log.eval_every and (self.step % log.eval_every == 0 or self.step == self.total_steps):
                     self.evaluate()  # before the checkpoint, so the best value so far is in it
-                if self.step % log.sample_every == 0 or self.step == self.total_steps:
+                    if self.stop_reason is not None:
+                        end = self.step  # a callback stopped the run: checkpoint and verdict here
+                if self.step % log.sample_every == 0 or self.step == self.total_steps or self.stop_reason:
                     self.save_picture()
                 if self.step % log.checkpoint_every == 0 or self.step == end:
                     self.save_checkpoint()
@@ -236,7 +242,7 @@ class Trainer:
                         f"continue with: gankit train --resume {self.run_dir}",
                         code,
                     )
-        if self.step >= self.total_steps or self.diverged_at is not None:
+        if self.step >= self.total_steps or self.diverged_at is not None or self.stop_reason is not None:
             self.finish()
         if self.tensorboard is not None:
             self.tensorboard.close()
@@ -302,14 +308,24 @@ class Trainer:
     def evaluate(self) -> dict[str, Any]:
         """An eval row in the history; checkpoints/best.pt when the headline metric beats the best so far."""
         found = self.sample_metrics()
-        self.history.append({"step": self.step, "eval": _json_safe(found)})
+        row = {"step": self.step, "eval": _json_safe(found)}
+        self.history.append(row)
         key = diagnosis.rank_key(self.eval_kind, found)
         better = key is not None and (self.best is None or key > tuple(self.best["key"]))
         if better and self.diverged_at is None and _finite_weights(self.G, self.D):
             name = diagnosis.headline(self.eval_kind, found)[0]
             self.best = {"metric": name, "value": found[name], "step": self.step, "key": list(key)}
             checkpoint.save_checkpoint(self.state(), self.run_dir / rundir.BEST)
+        self.run_callbacks(row)
         return found
+
+    def run_callbacks(self, row: dict[str, Any]) -> None:
+        for callback in self.callbacks:
+            reason = callback(self, row)
+            if reason and self.stop_reason is None:
+                self.stop_reason = reason
+                self.history.append({"step": self.step, "event": "stopped", "reason": reason})
+                tqdm.write(f"stopped early at step {self.step:,}: {reason}")
 
     def finish(self) -> dict[str, Any]:
         """Every run ends with a verdict: the final metrics (for toy data always, they take about a second;
@@ -324,6 +340,8 @@ class Trainer:
                 result = run.evaluate(write=False, max_points=EVAL_MAX_POINTS)
         if result is None:
             result = {**run.verdict(), "step": run.step}
+        if self.stop_reason is not None:
+            result["stopped_early"] = self.stop_reason
         rundir.write_json(self.run_dir / rundir.METRICS, result)
         print(f"verdict: {result['verdict']} - {result['evidence']}")
         return result
