@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 import gankit
+from gankit import metrics
 from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
 from gankit.diagnosis import VERDICTS, rank_key, verdict
@@ -95,8 +96,24 @@ def test_ties_on_modes_are_broken_by_high_quality():
     assert rank_key("2d", {"modes": 24, "high_quality": 99.0}) < rank_key("2d", {"modes": 25, "high_quality": 80.0})
     assert rank_key("1d", {"w1": 0.1}) > rank_key("1d", {"w1": 0.2})  # lower is better
     assert rank_key("2d", {"modes": float("nan")}) is None
-    assert rank_key("image", {"fid_lenet": 3.0}) > rank_key("image", {"fid_lenet": 5.0})
-    assert rank_key("image", {"modes": 900}) > rank_key("image", {"modes": 800})  # Stacked MNIST counts modes
+    assert rank_key("image", {"fid_lenet": 3.0}, "mnist") > rank_key("image", {"fid_lenet": 5.0}, "mnist")
+    assert rank_key("image", {"modes": 900}, "stacked-mnist") > rank_key("image", {"modes": 800}, "stacked-mnist")
+
+
+def test_the_data_decides_the_headline_not_the_metrics_present():
+    assert metrics.headline("1d") == ("w1", "min") and metrics.headline("2d", "grid25") == ("modes", "max")
+    assert metrics.headline("image", "mnist") == metrics.headline("image", "digits") == ("fid_lenet", "min")
+    assert metrics.headline("image", "stacked-mnist") == ("modes", "max")
+    assert metrics.headline("image", "folder") == ("fid_inception", "min")  # the only metric a folder has
+    assert metrics.headline("other", "custom") is None
+    # Both metrics present and disagreeing: Stacked MNIST ranks by modes (max), MNIST by fid_lenet (min).
+    a, b = {"modes": 900, "fid_lenet": 80.0}, {"modes": 800, "fid_lenet": 10.0}
+    assert rank_key("image", a, "stacked-mnist") > rank_key("image", b, "stacked-mnist")
+    assert rank_key("image", a, "mnist") < rank_key("image", b, "mnist")
+    assert rank_key("image", {"modes": 900}, "mnist") is None  # MNIST's headline is missing: unranked
+    stacked = {"data": {"name": "stacked-mnist"}, "loss": {"name": "least-squares"}}
+    result = verdict("image", {**b, "modes_total": 1000, "modes_floor": 990}, [], stacked)
+    assert result["evidence"].startswith("800 of 1,000 modes covered (floor 990)")
 
 
 # ---- images (metric values by construction) -------------------------------------------------------------
@@ -195,6 +212,42 @@ def test_training_with_eval_every_writes_eval_rows_best_pt_and_a_verdict(tmp_pat
     assert main(["eval", str(run.path), "--json", "--n", "500"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["verdict"] in VERDICTS and result == json.loads((run.path / "metrics.json").read_text())
+
+
+# fid_lenet and modes disagree: the best modes come at step 2, the best fid_lenet at step 4.
+SCRIPTED_EVALS = [{"modes": 300, "fid_lenet": 50.0}, {"modes": 500, "fid_lenet": 80.0},
+                  {"modes": 400, "fid_lenet": 10.0}, {"modes": 450, "fid_lenet": 5.0}]
+
+
+@pytest.mark.parametrize("data, best_step, best_metric", [
+    ({"name": "stacked-mnist", "num_images": 64}, 2, ("modes", 500)),
+    ({"name": "mnist", "limit": 64}, 4, ("fid_lenet", 5.0)),  # the same evals on MNIST: fid_lenet decides
+])
+def test_best_pt_follows_the_datas_headline_when_metrics_disagree(data, best_step, best_metric, tmp_path,
+                                                                  monkeypatch):
+    """A real training loop with log.eval_every=1 and the real best-keeping code; only the evaluation itself
+    is scripted (a Stacked MNIST eval is 26,000 samples through the classifier)."""
+    from gankit.presets import load_preset
+
+    calls = []
+
+    def scripted(data_name, settings, fake_01, inception=False):
+        calls.append(len(fake_01))
+        return {**SCRIPTED_EVALS[min(len(calls), 4) - 1], "modes_total": 1000}
+
+    monkeypatch.setattr(metrics, "evaluate_images", scripted)
+    monkeypatch.setattr(metrics, "default_n", lambda data: 8)
+    raw = load_preset("lsgan-mnist")
+    raw["data"] = {**data, "pixel_range": [0.0, 1.0]}
+    raw["train"] = {**raw["train"], "steps": 4, "batch_size": 16}
+    raw["log"] = {**raw["log"], "every": 1, "eval_every": 1, "sample_every": 1000, "checkpoint_every": 1000}
+    raw["runtime"] = {"threads": 1}
+    run = gankit.train(raw, out=tmp_path / "run", progress=False)
+    assert [r["step"] for r in run.history if "eval" in r] == [1, 2, 3, 4] and calls == [8] * 5  # 4 + the final
+    best = load_checkpoint(run.path / "checkpoints" / "best.pt")
+    assert best["step"] == best_step and (best["best"]["metric"], best["best"]["value"]) == best_metric
+    assert load_checkpoint(run.path / "checkpoints" / "last.pt")["step"] == 4
+    assert best_metric[0] in json.loads((run.path / "metrics.json").read_text())["evidence"]
 
 
 def test_every_run_ends_with_a_verdict_in_metrics_json(tmp_path, capsys):

@@ -153,7 +153,7 @@ def test_two_digit_stacks_cover_at_most_eight_modes(mnist_classifier):
 def test_eval_of_a_stacked_mnist_run_reports_modes_beside_floors(tmp_path, mnist_classifier, capsys):
     run = _lsgan_run(tmp_path, {"name": "stacked-mnist", "num_images": 256, "pixel_range": [0.0, 1.0]})
     assert run.data.shape == (3, 28, 28)
-    assert metrics.default_n(run.data) == STACKED_N and metrics.headline(run.data) == ("modes", "max")
+    assert metrics.default_n(run.data) == STACKED_N and metrics.headline(metrics.kind_of(run.data), run.data.name) == ("modes", "max")
     capsys.readouterr()
     assert main(["eval", str(run.path), "--json", "--n", "2000"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -12,7 +12,6 @@ from scipy import stats
 from gankit.data.toy import grid25, ring8
 from gankit.metrics.toy import (
     DEFAULT_N,
-    HEADLINE,
     metrics_1d,
     metrics_mixture,
     sample_mixture,
@@ -224,6 +223,5 @@ def test_gankit_toy_data_scores_as_real(factory):
     assert m["high_quality"] > 97 and m["reverse_kl"] < 0.05
 
 
-def test_defaults_and_headline():
+def test_defaults():
     assert DEFAULT_N == {"1d": 10_000, "2d": 2_500}
-    assert HEADLINE == {"1d": ("w1", "min"), "2d": ("modes", "max")}

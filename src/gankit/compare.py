@@ -49,15 +49,11 @@ def compare(run_dirs: Sequence[str | Path]) -> Comparison:
     for run in runs:
         if run.headline is not None and run.headline not in metrics:
             metrics.append(run.headline)
-    if len(metrics) == 1:
-        sign = 1.0 if metrics[0][1] == "min" else -1.0
-        order = sorted(range(len(runs)), key=lambda i: _rank(runs[i].headline_value(), sign))
+    if len(metrics) == 1:  # best first by the headline and its tie-breaker, as checkpoints/best.pt; unranked last
+        keys = [run.rank_key() for run in runs]
+        order = sorted(range(len(runs)), key=lambda i: (keys[i] is None, [-v for v in keys[i] or ()]))
         runs, values = [runs[i] for i in order], [values[i] for i in order]
     return Comparison(runs, differing, values, metrics)
-
-
-def _rank(value: float | None, sign: float) -> float:
-    return math.inf if value is None else sign * value
 
 
 def rows(c: Comparison) -> tuple[list[str], list[list[str]]]:

@@ -1,8 +1,9 @@
 """Failure diagnosis: one verdict per run, with one sentence of evidence drawn from the numbers.
 
 `verdict(kind, metrics, history, config)` reads the final sample metrics (`gankit.metrics`; `kind` is
-`metrics.kind_of(data)`: '1d', '2d', 'image' or 'other'), the run's history.jsonl rows and its config, and
-returns `{"verdict": ..., "evidence": ...}`. When `metrics` is None the last eval row of the history (written
+`metrics.kind_of(data)`: '1d', '2d', 'image' or 'other'), the run's history.jsonl rows and its config (whose
+data.name picks the headline metric with the kind: `metrics.headline`), and returns
+`{"verdict": ..., "evidence": ...}`. When `metrics` is None the last eval row of the history (written
 with `log.eval_every`) stands in for them. The rules are tried in this order; the first that fires wins:
 
 1. **diverged**: a history row with `event: diverged`, a null (non-finite) loss, or non-finite generator
@@ -41,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from gankit.metrics.toy import HEADLINE
+from gankit.metrics import TIEBREAK, headline
 
 VERDICTS = (
     "converged", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
@@ -99,25 +100,12 @@ OSC_LOSS_WINDOW = 12
 # Diverged: more than half of the generator's samples non-finite.
 DIVERGED_NONFINITE_FRACTION = 0.5
 
-# Image headlines, the first one the metrics have: modes counted (Stacked MNIST), the classifier FID (labelled
-# datasets), Inception FID; the toy ones come from metrics.toy.HEADLINE.
-IMAGE_HEADLINES = (("modes", "max"), ("fid_lenet", "min"), ("fid_inception", "min"))
-# Ties on the headline (modes captured is an integer) are broken by this metric.
-TIEBREAK: dict[str, tuple[str, str]] = {"2d": ("high_quality", "max")}
 
 
-def headline(kind: str, metrics: Mapping[str, Any] | None = None) -> tuple[str, str] | None:
-    """(metric, 'min' or 'max') that ranks evaluations of this data kind; None when there is none. Image
-    metrics differ by dataset: the first of IMAGE_HEADLINES that `metrics` holds (fid_lenet without them)."""
-    if kind != "image":
-        return HEADLINE.get(kind)
-    found = [h for h in IMAGE_HEADLINES if metrics is not None and _num(metrics, h[0]) is not None]
-    return found[0] if found else ("fid_lenet", "min")
-
-
-def rank_key(kind: str, metrics: Mapping[str, Any]) -> tuple[float, ...] | None:
-    """A key where larger is better (headline first, then the tie-breaker); None if the headline is missing."""
-    keys = [k for k in (headline(kind, metrics), TIEBREAK.get(kind)) if k is not None]
+def rank_key(kind: str, metrics: Mapping[str, Any], data_name: str | None = None) -> tuple[float, ...] | None:
+    """A key where larger is better (the data's headline, `metrics.headline`, then the tie-breaker); None if
+    the headline is missing from `metrics`. Checkpoints/best.pt and the verdict's trend both rank by it."""
+    keys = [k for k in (headline(kind, data_name), TIEBREAK.get(kind)) if k is not None]
     if not keys:
         return None
     out = []
@@ -151,7 +139,7 @@ def verdict(
         metrics = evals[-1][1]
         from_eval = f" (last eval, step {evals[-1][0]:,})"
     metrics = dict(metrics or {})
-    has_metrics = headline(kind) is not None and rank_key(kind, metrics) is not None
+    has_metrics = rank_key(kind, metrics, _data_name(config)) is not None
     checks = (
         lambda: _diverged(history, metrics),
         lambda: _converged(kind, metrics, config) if has_metrics else None,
@@ -167,7 +155,7 @@ def verdict(
             if name in ("converged", "mode collapse", "undertrained"):
                 evidence += from_eval
             return {"verdict": name, "evidence": evidence}
-    why = "no sample metrics for this data" if headline(kind) is None else "no sample metrics were computed"
+    why = "no sample metrics for this data" if _headline(kind, config) is None else "no sample metrics were computed"
     return {"verdict": "inconclusive", "evidence": f"{why} (`gankit eval` or log.eval_every gives them); "
                                                    "the losses show no failure pattern"}
 
@@ -252,7 +240,7 @@ def _discriminator_won(logs: list[Mapping[str, Any]], config: Any) -> tuple[str,
 
 
 def _oscillating(kind: str, evals: list, logs: list[Mapping[str, Any]], config: Any) -> tuple[str, str] | None:
-    head = headline(kind, evals[-1][1] if evals else None)
+    head = _headline(kind, config)
     if head is not None:
         points = [(s, _num(m, head[0])) for s, m in evals]
         points = [(s, v) for s, v in points if v is not None][-OSC_WINDOW:]
@@ -281,7 +269,7 @@ def _collapsed_verdict(kind: str, m: Mapping[str, Any], evals: list, config: Any
     evidence = _collapse(kind, m, config)
     if evidence is None:
         return None
-    trend = _trend(kind, evals)
+    trend = _trend(kind, evals, config)
     if trend is not None and trend[0]:
         return None  # closing the gap to the target: a generator still spreading out, not a collapse (yet)
     since = _since(evals, lambda e: _collapse(kind, e[1], config) is not None, step=lambda e: e[0])
@@ -321,7 +309,7 @@ def _collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
 
 
 def _undertrained(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> tuple[str, str]:
-    name = headline(kind, m)[0]
+    name = _headline(kind, config)[0]
     value = _num(m, name)
     if kind == "1d":
         _, target_std = _target_1d(config)
@@ -330,22 +318,30 @@ def _undertrained(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> 
         where = (f"{int(_num(m, 'modes') or 0)} of {int(_num(m, 'modes_total') or 0)} modes covered, "
                  f"{_num(m, 'high_quality') or 0:.1f}% high-quality samples")
     else:
-        where = f"{name} {_g(value)} (floor {_g(m.get(name + '_floor'))}), {100 * (_num(m, 'class_coverage') or 0):.0f}% of the classes produced"
-    trend = _trend(kind, evals)
+        floor = _num(m, f"{name}_floor")
+        if name == "modes":  # Stacked MNIST: counts (1,000 would read 1e+03 as _g)
+            where = f"{int(value or 0):,} of {int(_num(m, 'modes_total') or 0):,} modes covered"
+            where += f" (floor {int(floor):,})" if floor is not None else ""
+        else:
+            where = f"{name} {_g(value)} (floor {_g(floor)})"
+        coverage = _num(m, "class_coverage")
+        if coverage is not None:  # labelled datasets only (Stacked MNIST counts modes, a folder has no classes)
+            where += f", {100 * coverage:.0f}% of the classes produced"
+    trend = _trend(kind, evals, config)
     if trend is None:
         return "undertrained", f"{where}; no eval rows show the trend (set log.eval_every)"
     return "undertrained", f"{where}; {trend[1]}"
 
 
-def _trend(kind: str, evals: list) -> tuple[bool, str] | None:
+def _trend(kind: str, evals: list, config: Any) -> tuple[bool, str] | None:
     """(still improving?, text): the middle eval against the last. Improving means the headline closed at
     least IMPROVING_MIN_GAIN of its remaining gap to its target."""
-    points = [(s, e) for s, e in evals if rank_key(kind, e) is not None]
+    points = [(s, e) for s, e in evals if rank_key(kind, e, _data_name(config)) is not None]
     if len(points) < 2:
         return None
     (s0, e0), (s1, e1) = points[(len(points) - 1) // 2], points[-1]
     # The headline only: a tie-breaker near its target (high quality ~99%) moves by sampling noise alone.
-    name, direction = headline(kind, e1)
+    name, direction = _headline(kind, config)
     v0, v1, target = _num(e0, name), _num(e1, name), _target_value(name, e0)
     gain = (v1 - v0) if direction == "max" else (v0 - v1)
     improving = gain > 0 and gain >= IMPROVING_MIN_GAIN * abs(v0 - target)
@@ -410,6 +406,15 @@ def _swings(values: list[float], min_swing: float) -> bool:
     half = len(values) // 2
     trend = abs(sum(values[half:]) / (len(values) - half) - sum(values[:half]) / half)
     return reversals >= OSC_MIN_REVERSALS and trend < OSC_TREND_FRACTION * swing
+
+
+def _data_name(config: Any) -> str | None:
+    name = _section(config, "data").get("name")
+    return str(name) if name is not None else None
+
+
+def _headline(kind: str, config: Any) -> tuple[str, str] | None:
+    return headline(kind, _data_name(config))
 
 
 def _section(config: Any, name: str) -> dict[str, Any]:

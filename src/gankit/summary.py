@@ -73,19 +73,32 @@ class RunSummary:
         return str(loss.get("name") if isinstance(loss, dict) else loss or "")
 
     @cached_property
-    def headline(self) -> tuple[str, str] | None:
-        """(metric, 'min' or 'max') that ranks runs on this run's data, or None."""
+    def data_kind(self) -> tuple[str, str] | None:
+        """(kind, name) of the run's data (`metrics.kind_of`), or None when it cannot be read."""
         try:
             from gankit import metrics
             from gankit.run import Run
 
             data = Run(self.path).data
-            found = metrics.headline(data)
-            if found is None:
-                found = _diagnosis_headline(metrics.kind_of(data))
-            return found
+            return metrics.kind_of(data), data.name
         except (GankitError, OSError, ValueError, NotImplementedError):
             return None  # data no longer on this machine: the table just shows no headline
+
+    @property
+    def headline(self) -> tuple[str, str] | None:
+        """(metric, 'min' or 'max') that ranks runs on this run's data (`metrics.headline`), or None."""
+        from gankit import metrics
+
+        return metrics.headline(*self.data_kind) if self.data_kind is not None else None
+
+    def rank_key(self) -> tuple[float, ...] | None:
+        """Larger is better: the headline, then its tie-breaker (`diagnosis.rank_key`, as for best.pt)."""
+        from gankit import diagnosis
+
+        if self.data_kind is None or not self.metrics:
+            return None
+        kind, name = self.data_kind
+        return diagnosis.rank_key(kind, self.metrics, name)
 
     def headline_value(self) -> float | None:
         if self.headline is None or not self.metrics:
@@ -103,15 +116,6 @@ class RunSummary:
         if self.headline is not None:
             items.sort(key=lambda kv: kv[0] != self.headline[0])
         return items
-
-
-def _diagnosis_headline(kind: str) -> tuple[str, str] | None:
-    # The diagnosis module ranks image runs too; it may not exist in an older gankit.
-    try:
-        from gankit import diagnosis
-    except ImportError:
-        return None
-    return diagnosis.headline(kind)
 
 
 def load_summary(path: str | Path) -> RunSummary:

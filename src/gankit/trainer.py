@@ -310,10 +310,10 @@ class Trainer:
         found = self.sample_metrics()
         row = {"step": self.step, "eval": _json_safe(found)}
         self.history.append(row)
-        key = diagnosis.rank_key(self.eval_kind, found)
+        key = diagnosis.rank_key(self.eval_kind, found, self.data.name)
         better = key is not None and (self.best is None or key > tuple(self.best["key"]))
         if better and self.diverged_at is None and _finite_weights(self.G, self.D):
-            name = diagnosis.headline(self.eval_kind, found)[0]
+            name = metrics.headline(self.eval_kind, self.data.name)[0]
             self.best = {"metric": name, "value": found[name], "step": self.step, "key": list(key)}
             checkpoint.save_checkpoint(self.state(), self.run_dir / rundir.BEST)
         self.run_callbacks(row)
@@ -482,11 +482,17 @@ def _check_output_range(G: torch.nn.Module, cfg: Config, data: Any) -> None:
 
 
 def _check_eval(kind: str, data: Any, cfg: Config) -> None:
-    if diagnosis.headline(kind) is None:
+    from gankit.metrics.evaluation import MetricsUnavailable, check_applicable
+
+    if metrics.headline(kind, data.name) is None:
         raise ConfigError(f"log.eval_every: no sample metrics for {data.kind} data '{data.name}' yet; set log.eval_every=0")
-    if kind == "image" and "split" not in cfg.data and metrics.headline(data) is None:
+    if kind != "image":
+        return
+    try:  # unlabelled images have only Inception FID, from `gankit eval --inception`, not during training
+        check_applicable(data.name, dict(cfg.data))
+    except MetricsUnavailable:
         raise ConfigError(f"log.eval_every: image metrics need a labelled dataset with train/test splits "
-                          f"(mnist, fashion-mnist, digits, stacked-mnist), not '{data.name}'; set log.eval_every=0")
+                          f"(mnist, fashion-mnist, digits, stacked-mnist), not '{data.name}'; set log.eval_every=0") from None
 
 
 def _json_safe(value: Any) -> Any:

@@ -12,9 +12,24 @@ from typing import Any
 
 import torch
 
-from gankit.metrics.toy import DEFAULT_N, HEADLINE, metrics_1d, metrics_mixture
+from gankit.metrics.toy import DEFAULT_N, metrics_1d, metrics_mixture
 
-__all__ = ["default_n", "evaluate", "evaluate_images", "headline", "kind_of"]
+__all__ = ["HEADLINE", "TIEBREAK", "default_n", "evaluate", "evaluate_images", "headline", "kind_of"]
+
+# The one number that ranks evaluations (checkpoints/best.pt) and runs (reports, `gankit compare`, the verdict's
+# trend), with its direction, chosen by the data, never by which metrics happen to be present: by data kind,
+# or "image/<data name>" where a dataset differs from the other images. 1-D: W1 to the target; mixtures: modes
+# captured (PacGAN); labelled images: the classifier's Frechet distance; Stacked MNIST: its 1,000 modes counted
+# (PacGAN); an unlabelled folder: Inception FID, the only metric that applies (`gankit eval --inception`).
+HEADLINE: dict[str, tuple[str, str]] = {
+    "1d": ("w1", "min"),
+    "2d": ("modes", "max"),
+    "image": ("fid_lenet", "min"),
+    "image/stacked-mnist": ("modes", "max"),
+    "image/folder": ("fid_inception", "min"),
+}
+# Ties on the headline (modes captured is an integer) are broken by this metric.
+TIEBREAK: dict[str, tuple[str, str]] = {"2d": ("high_quality", "max")}
 
 
 def kind_of(data: Any) -> str:
@@ -48,11 +63,10 @@ def evaluate_images(
     return evaluate_image_data(data_name, data_settings, fake_01, inception=inception)
 
 
-def headline(data: Any) -> tuple[str, str] | None:
-    """(metric, 'min' or 'max'): the number that ranks runs on this data."""
-    if data.name == "stacked-mnist":
-        return ("modes", "max")
-    return HEADLINE.get(kind_of(data))
+def headline(kind: str, data_name: str | None = None) -> tuple[str, str] | None:
+    """(metric, 'min' or 'max'): the HEADLINE number that ranks evaluations and runs of this data; `kind` is
+    `kind_of(data)`, `data_name` the data's name (config data.name). None for data without metrics."""
+    return HEADLINE.get(f"{kind}/{data_name}", HEADLINE.get(kind))
 
 
 def evaluate(data: Any, samples: torch.Tensor, seed: int = 0, max_points: int | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ Both take numpy arrays or torch tensors (moved to the CPU) and return plain Pyth
 can go straight into JSON. Random choices (the default reference sample, subsampling) come from
 `numpy.random.default_rng(seed)`, so the same inputs and seed always give the same numbers.
 
-`DEFAULT_N` is how many generator samples to evaluate, `HEADLINE` the one number to rank runs by.
+`DEFAULT_N` is how many generator samples to evaluate (the number that ranks runs is `gankit.metrics.HEADLINE`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,6 @@ from scipy.spatial.distance import cdist, pdist
 # How many generator samples to evaluate: PacGAN draws 2,500 samples for the 2-D mixtures; 10,000 1-D samples
 # make the KS statistic's sampling noise (~1/sqrt(n)) about 0.01.
 DEFAULT_N: dict[str, int] = {"1d": 10_000, "2d": 2_500}
-
-# The headline metric per data kind and its direction: 1-D, W1 to the target (lower is better); mixtures,
-# the number of modes captured (higher is better), with `high_quality` as the tie-breaker.
-HEADLINE: dict[str, tuple[str, str]] = {"1d": ("w1", "min"), "2d": ("modes", "max")}
 
 # Default cap on points per set for the 2-D W1 (an O(n^3) assignment) and the MMD (n x n kernel matrices):
 # PacGAN's sample size.
