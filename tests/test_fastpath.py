@@ -1,5 +1,6 @@
 """The speed settings: compiled models train to finite values; the allocator tuning and device setup are safe."""
 
+import copy
 import math
 
 import pytest
@@ -8,6 +9,9 @@ import torch
 import gankit
 from gankit import fastpath
 from gankit.checkpoint import load_checkpoint
+from gankit.errors import ConfigError
+from gankit.run import resolve_config
+from gankit.trainer import Trainer
 
 
 def test_inductor_cache_is_keyed_by_torch_version_and_cpu_isa():
@@ -23,15 +27,45 @@ def test_allocator_tuning_and_cpu_device_setup_are_harmless():
 
 
 @pytest.mark.slow
-def test_compiled_toy_run_trains_to_finite_values(tmp_path, monkeypatch):
+def test_compiled_step_matches_eager_stays_finite_and_resumes_bit_identically(tmp_path, monkeypatch):
     # perf notes: a stale inductor cache built for another ISA gave NaN losses silently
     monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
-    run = gankit.train("wgan-grid25", out=tmp_path / "run", progress=False, overrides=[
-        "data.points_per_mode=40", "train.batch_size=64", "train.steps=6", "log.every=3", "log.eval_every=0",
-        "log.sample_every=100", "runtime.compile=true"])
+    small = ["data.points_per_mode=40", "train.batch_size=64", "train.steps=6", "train.d_steps=2", "log.every=3",
+             "log.eval_every=0", "log.sample_every=100", "train.g_ema=0.9"]
+    eager = gankit.train("wgan-grid25", out=tmp_path / "eager", progress=False, overrides=small)
+    run = gankit.train("wgan-grid25", out=tmp_path / "step", progress=False, overrides=[*small, "runtime.compile=step"])
     rows = [r for r in run.history if "loss_d" in r]
     assert [r["step"] for r in rows] == [3, 6]
-    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "d_real", "d_fake"))
-    state = load_checkpoint(run.path / "checkpoints" / "last.pt")
-    assert not any(k.startswith("_orig_mod") for k in state["generator"])  # checkpoints as an eager run's
-    assert all(torch.isfinite(v).all() for v in state["discriminator"].values())
+    assert all(math.isfinite(r[k]) for r in rows for k in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d"))
+    want = [[r[k] for k in ("loss_d", "loss_g", "d_real", "d_fake", "lr_d")] for r in eager.history if "loss_d" in r]
+    got = [[r[k] for k in ("loss_d", "loss_g", "d_real", "d_fake", "lr_d")] for r in rows]
+    torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=1e-4, atol=1e-6)
+    a, b = (load_checkpoint(r.path / "checkpoints" / "last.pt") for r in (eager, run))
+    for part in ("generator", "generator_ema", "discriminator"):  # same keys, values to float tolerance
+        torch.testing.assert_close(b[part], a[part], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(b["opt_d"], a["opt_d"], rtol=1e-4, atol=1e-6)
+    assert b["sched_g"] == a["sched_g"]
+
+    # resume: the compiled step continues from a loaded state exactly as it ran on (same kernels)
+    trainer = Trainer(resolve_config("wgan-grid25", [*small, "runtime.compile=step"]), tmp_path / "t", progress=False)
+
+    def train(n: int) -> None:
+        for _ in range(n):
+            trainer.iteration()
+            trainer.step += 1
+
+    train(2)
+    saved = copy.deepcopy(trainer.state())
+    train(3)
+    after = copy.deepcopy(trainer.state())
+    trainer.load_state(saved)
+    train(3)
+    again = trainer.state()
+    for part in ("generator", "generator_ema", "discriminator", "opt_g", "opt_d", "log_sums"):
+        torch.testing.assert_close(again[part], after[part], rtol=0, atol=0)
+
+
+def test_compiled_step_refuses_what_it_cannot_train(tmp_path):
+    config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.skip_nonfinite=true"])
+    with pytest.raises(ConfigError, match="runtime.compile: step"):
+        Trainer(config, tmp_path / "run", progress=False)

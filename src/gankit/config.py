@@ -70,8 +70,9 @@ class RuntimeConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = None  # torch intra-op threads; None leaves PyTorch's choice
-    # torch.compile G and D (gankit.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured)
-    compile: bool = False
+    # torch.compile G and D (gankit.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
+    # step: the whole iteration as one compiled function (gankit.stepfn; MLP GANs with adam)
+    compile: Literal[False, True, "step"] = False
 
 
 SECTIONS = {

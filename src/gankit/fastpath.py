@@ -32,10 +32,15 @@ def inductor_cache_dir() -> Path:
     return base / f"torch-{torch.__version__.replace('+', '-')}-{isa}"
 
 
-def compile_models(*modules: nn.Module) -> None:
-    """torch.compile each module in place (`Module.compile`: state_dict keys and checkpoints unchanged)."""
+def use_inductor_cache() -> None:
+    """Point inductor's on-disk cache at `inductor_cache_dir()` (unless the user chose one or disabled it)."""
     if "TORCHINDUCTOR_CACHE_DIR" not in os.environ and not os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES"):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(inductor_cache_dir())
+
+
+def compile_models(*modules: nn.Module) -> None:
+    """torch.compile each module in place (`Module.compile`: state_dict keys and checkpoints unchanged)."""
+    use_inductor_cache()
     for module in modules:
         module.compile()
 

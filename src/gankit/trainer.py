@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit import __version__, checkpoint, diagnosis, fastpath, faults, metrics, rundir
+from gankit import __version__, checkpoint, diagnosis, fastpath, faults, metrics, rundir, stepfn
 from gankit.batching import Batcher, d_view, sample_latent
 from gankit.config import Config, settings
 from gankit.data import build_data
@@ -99,11 +99,13 @@ class Trainer:
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.train.g_ema > 0 else None
-        if cfg.runtime.compile:  # after the EMA copy: G_ema only draws pictures, it stays eager
+        if cfg.runtime.compile is True:  # after the EMA copy: G_ema only draws pictures, it stays eager
             fastpath.compile_models(self.G, self.D)
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
+        # runtime.compile: step: Trainer.iteration runs as one compiled function (gankit.stepfn)
+        self.compiled_step = stepfn.CompiledStep(self) if cfg.runtime.compile == "step" else None
 
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -179,6 +181,11 @@ class Trainer:
     def iteration(self) -> None:
         skipped_before = self.skipped
         real = self.batcher.batch(self.step, self.data_rng)
+        if self.compiled_step is not None:
+            self.sums += self.compiled_step(real)
+            self.sums_count += 1
+            faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
+            return
         for _ in range(self.config.train.d_steps):
             loss_d, d_real, d_fake = self.d_step(real)
         faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
