@@ -246,6 +246,24 @@ CASES: list[Case] = [
          _run(lambda run, _runs: (run / "config.yaml").write_text("name: [unclosed\n"))),
     Case("export-no-checkpoint", "export a run without a checkpoint", ("export", "run"), "has no checkpoint yet",
          _run(_no_checkpoint)),
+    # -- sweeps (checked before the sweep directory is made)
+    Case("sweep-grid-key-misspelt", "sweep --grid over a misspelt setting",
+         ("sweep", "--preset", "wgan-grid25", "--grid", "optim.d.lrr=1e-4,1e-3"), "did you mean 'lr'"),
+    Case("sweep-range-malformed", "sweep --range without its high end",
+         ("sweep", "--preset", "wgan-grid25", "--random", "4", "--range", "optim.d.lr=1e-5"),
+         "--range expects key=low:high[:lin|log]"),
+    Case("sweep-range-log-zero", "sweep --range on a log scale from 0",
+         ("sweep", "--preset", "wgan-grid25", "--random", "4", "--range", "optim.d.lr=0:1e-2:log"),
+         "a log range needs low > 0"),
+    Case("sweep-random-without-range", "sweep --random without --range",
+         ("sweep", "--preset", "wgan-grid25", "--random", "4"), "draws from --range specs"),
+    Case("sweep-backend-unknown", "sweep on an unknown back end", ("sweep", "--preset", "wgan-grid25", "--backend", "rya"),
+         "did you mean 'ray'"),
+    Case("sweep-stop-on-unknown", "sweep --stop-on a verdict that does not exist",
+         ("sweep", "--preset", "wgan-grid25", "--stop-on", "mode-colapse"), "did you mean 'mode-collapse'"),
+    Case("sweep-other-sweep", "sweep into a directory that holds another sweep",
+         ("sweep", "--preset", "wgan-grid25", "--grid", "reg.clip=0.01,0.1", "--out", "sw"), "holds another sweep",
+         _write("sw/sweep.json", '{"format": 1, "base": {}, "trials": []}\n')),
 ]
 
 

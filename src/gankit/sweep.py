@@ -299,16 +299,16 @@ def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopO
         try:
             ensemble = Ensemble(cfg_objs, paths)
         except ConfigError as err:
-            print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another")
+            print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
         else:
-            print(f"sweep: training {len(paths)} trials stacked as one ensemble")
+            print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
             for trainer in ensemble.members:
                 _prepare_member(trainer)
                 trainer.callbacks.append(stop)
             ensemble.run()
             return
     for k, (cfg, path) in enumerate(zip(cfg_objs, paths), 1):
-        print(f"sweep: [{k}/{len(paths)}] {path.name}")
+        print(f"sweep: [{k}/{len(paths)}] {path.name}", flush=True)
         train_one(cfg, path, [stop])
 
 
