@@ -57,3 +57,17 @@ def test_cli_ensemble_writes_one_run_directory_per_seed(tmp_path):
     assert code == 0
     seeds = [gankit.load_run(out / f"member_{k:02d}").config.seed for k in range(3)]
     assert seeds == [0, 1, 2]
+
+
+def test_a_member_does_not_depend_on_the_other_members_bit_for_bit(tmp_path):
+    # Independence: member k's result is the same whoever trains beside it (here 4, 2 or no other members;
+    # the members differ in seed, lr, betas, clip, n_critic and loss, so D rounds also change size).
+    configs = [resolve_config("wgan-grid25", SMALL + extra) for extra in VARIED]
+    four = train_ensemble(configs, tmp_path / "four")
+    two = train_ensemble(configs[2:], tmp_path / "two")
+    alone = train_ensemble(configs[3:], tmp_path / "alone")
+    for k, others in ((2, [two[0]]), (3, [two[1], alone[0]])):
+        mine = _weights(four[k])
+        for other in others:
+            theirs = _weights(other)
+            assert all(torch.equal(mine[key], theirs[key]) for key in mine), f"member {k} vs {other}"
