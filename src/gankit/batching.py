@@ -8,6 +8,7 @@ reads exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -25,9 +26,11 @@ class Batcher:
         sampling: str,
         seed: int,
         device: torch.device,
+        shard: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.data = data
-        self.batch_size = batch_size
+        self.batch_size = batch_size  # the global batch; `shard` keeps this rank's slice of it (torchrun)
+        self.shard = shard or (lambda x: x)
         self.sampling = sampling
         self.seed = seed
         self.device = device
@@ -41,6 +44,9 @@ class Batcher:
                 )
             self.examples = data.data.to(device)
             self.steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+            if shard is not None and not drop_last and n % batch_size:
+                raise ConfigError(f"under torchrun every global batch is split evenly across the ranks, but the last "
+                                  f"batch of an epoch holds {n % batch_size} examples: set train.drop_last=true")
         else:
             # A sampler has no epochs; as in post 002 one "epoch" is one iteration.
             self.examples = None
@@ -49,13 +55,13 @@ class Batcher:
     def batch(self, step: int, generator: torch.Generator) -> torch.Tensor:
         """The real batch for iteration `step`, in model space, on the device."""
         if self.examples is None:
-            return self.data.sampler(self.batch_size, generator).to(self.device)
+            return self.shard(self.data.sampler(self.batch_size, generator)).to(self.device)
         if self.sampling == "replacement":
             index = torch.randint(len(self.examples), (self.batch_size,), generator=generator)
         else:
             epoch, i = divmod(step, self.steps_per_epoch)
             index = self._permutation(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
-        return self.data.to_model(self.examples[index.to(self.device)])
+        return self.data.to_model(self.examples[self.shard(index).to(self.device)])
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch_cached:

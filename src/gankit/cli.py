@@ -85,8 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.tensorboard:
         args.overrides.append("log.tensorboard=true")
     if args.ensemble:
+        from gankit.distributed import from_env
         from gankit.ensemble import cmd_train_ensemble
 
+        if from_env().enabled:
+            raise GankitError("--ensemble stacks members in one process: run it without torchrun")
         return cmd_train_ensemble(args)
     if args.resume:
         if args.out or args.overwrite:
@@ -97,6 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GankitError("say what to train: --preset NAME, --config FILE.yaml or --resume RUN_DIR")
         run = train(args.preset or args.config, out=args.out, overwrite=args.overwrite,
                     overrides=args.overrides, progress=not args.no_progress)
+    if run is None:
+        return 0  # a rank other than 0 under torchrun: rank 0 says where the run is
     pictures = sorted((run.path / "samples").glob("*.png"))
     print(f"run: {run.path}")
     if pictures:

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from gankit import checkpoint, rundir
+from gankit import checkpoint, distributed, rundir
 from gankit import config as configs
 from gankit.batching import sample_latent
 from gankit.config import settings
@@ -26,39 +26,59 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
     callbacks: Sequence[Callable[..., str | None]] = (),
-) -> Run:
-    """Train a GAN and return its Run.
+) -> Run | None:
+    """Train a GAN and return its Run (None on ranks other than 0 under torchrun: they write nothing).
 
     `config` is a Config, a dict, a YAML file or a preset name. With `resume`, the run directory's own
     config is used and training continues from its last checkpoint. `callbacks` are called with each eval row
     (`Trainer.callbacks`): one returning a reason stops the run there, cleanly, with its verdict.
     """
-    from gankit.trainer import Trainer
+    from gankit.trainer import Trainer, resolve_device
 
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / rundir.CONFIG).is_file():
             raise RunDirError(f"'{run_dir}' is not a gankit run directory (no {rundir.CONFIG}): nothing to resume")
         cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
-        trainer = Trainer(cfg, run_dir, progress=progress)
-        last = run_dir / rundir.LAST
-        if last.is_file():
-            trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
-            print(f"resuming {run_dir} from step {trainer.step:,}")
-        # Only now that everything is checked and loaded does the directory change.
-        if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
-            rundir.write_config(run_dir, cfg)
-        rundir.remove_partial_files(run_dir)  # temporary files a crash left behind
-        trainer.history.truncate_after(trainer.step)  # rows a crash left past the checkpoint
     else:
         cfg = resolve_config(config, overrides)
-        run_dir = rundir.new_run_dir(cfg.name, out, overwrite)
-        trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
-        rundir.make_run_dir(run_dir)  # an --overwrite target is removed only now
-        rundir.write_config(run_dir, cfg)
-    trainer.callbacks.extend(callbacks)
-    trainer.run(stop_at=stop_at)
-    return Run(run_dir)
+    # Under torchrun (gankit.distributed): every rank gets here with the same config; rank 0 alone writes.
+    ctx, _ = distributed.setup(resolve_device(cfg.runtime.device), cfg)
+    try:
+        if resume is not None:
+
+            def prepare() -> Trainer:  # every rank loads the same checkpoint
+                trainer = Trainer(cfg, run_dir, progress=progress)
+                last = run_dir / rundir.LAST
+                if last.is_file():
+                    trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
+                    if ctx.is_main:
+                        print(f"resuming {run_dir} from step {trainer.step:,}")
+                # Only now that everything is checked and loaded does the directory change.
+                if ctx.is_main:
+                    if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
+                        rundir.write_config(run_dir, cfg)
+                    rundir.remove_partial_files(run_dir)  # temporary files a crash left behind
+                    trainer.history.truncate_after(trainer.step)  # rows a crash left past the checkpoint
+                return trainer
+        else:
+            run_dir = ctx.decide(lambda: rundir.new_run_dir(cfg.name, out, overwrite))  # rank 0's choice
+
+            def prepare() -> Trainer:
+                trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
+                if ctx.is_main:
+                    rundir.make_run_dir(run_dir)  # an --overwrite target is removed only now
+                    rundir.write_config(run_dir, cfg)
+                return trainer
+
+        trainer = ctx.agree(prepare)  # a failure on any rank stops every rank here
+        trainer.callbacks.extend(callbacks)
+        with distributed.lost_peers(ctx):
+            trainer.run(stop_at=stop_at)
+    finally:
+        if ctx.enabled:
+            distributed.shutdown()
+    return Run(run_dir) if ctx.is_main else None
 
 
 def resolve_config(config: configs.Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> configs.Config:

@@ -22,7 +22,17 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit import __version__, checkpoint, diagnosis, fastpath, faults, metrics, rundir, stepfn
+from gankit import (
+    __version__,
+    checkpoint,
+    diagnosis,
+    distributed,
+    fastpath,
+    faults,
+    metrics,
+    rundir,
+    stepfn,
+)
 from gankit.batching import Batcher, d_view, sample_latent
 from gankit.config import Config, settings
 from gankit.data import build_data
@@ -68,13 +78,15 @@ class Trainer:
     def __init__(self, config: Config, run_dir: Path, progress: bool = True) -> None:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         cfg = config
-        self.device = resolve_device(cfg.runtime.device)
+        # Under torchrun: the process group, this rank's device; one process: the device (gankit.distributed).
+        self.dist, self.device = distributed.setup(resolve_device(cfg.runtime.device), cfg)
+        self.progress = progress and self.dist.is_main
         if cfg.runtime.threads:
             torch.set_num_threads(cfg.runtime.threads)
         torch.manual_seed(cfg.seed)
 
         self.data = build_data(cfg.data["name"], settings(cfg.data))
-        if self.data.origin:
+        if self.data.origin and self.dist.is_main:
             print(f"data: {self.data.origin}")
         self.batcher = Batcher(
             self.data,
@@ -83,6 +95,7 @@ class Trainer:
             sampling=cfg.train.sampling,
             seed=cfg.seed,
             device=self.device,
+            shard=self.dist.shard if self.dist.enabled else None,
         )
         if cfg.train.d_input != "sample" and self.data.shape != (1,):
             raise ConfigError(f"train.d_input '{cfg.train.d_input}' is for 1-D data; use train.d_input: sample")
@@ -104,6 +117,9 @@ class Trainer:
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
+        # What the training passes run through: DDP wrappers under torchrun (made in `run`, after every rank
+        # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
+        self.G_train, self.D_train = self.G, self.D
         # runtime.compile: step: Trainer.iteration runs as one compiled function (gankit.stepfn)
         self.compiled_step = stepfn.CompiledStep(self) if cfg.runtime.compile == "step" else None
 
@@ -120,9 +136,11 @@ class Trainer:
             self.total_steps = cfg.train.epochs * self.batcher.steps_per_epoch
         self.sums = torch.zeros(len(LOGGED), device=self.device)
         self.sums_count = 0
-        self.history = rundir.History(self.run_dir / rundir.HISTORY)
+        # Under torchrun rank 0 alone writes the run directory; the others log nowhere.
+        history = rundir.History if self.dist.is_main else distributed.NullHistory
+        self.history = history(self.run_dir / rundir.HISTORY)
         # Optional view of the history and pictures (fails here, before training, without the package).
-        self.tensorboard = TensorBoard(self.run_dir) if cfg.log.tensorboard else None
+        self.tensorboard = TensorBoard(self.run_dir) if cfg.log.tensorboard and self.dist.is_main else None
         if self.tensorboard is not None:
             self.history = self.tensorboard.mirror(self.history)
         self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.runtime.precision == "bf16")
@@ -141,20 +159,23 @@ class Trainer:
 
     # ---- one iteration -------------------------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return sample_latent(n, self.config.latent.dim, self.config.latent.dist, self.noise_rng, self.device)
+        """Noise for `n` examples; under torchrun `n` is the global batch: every rank draws it all from the
+        same stream (so the streams stay equal on every rank) and keeps its slice."""
+        z = sample_latent(n, self.config.latent.dim, self.config.latent.dist, self.noise_rng, self.device)
+        return self.dist.shard(z)
 
-    def critic(self, x: torch.Tensor) -> torch.Tensor:
+    def critic(self, x: torch.Tensor, D: torch.nn.Module | None = None) -> torch.Tensor:
         with self.autocast:
-            return self.D(d_view(x, self.config.train.d_input)).float()
+            return (D or self.D)(d_view(x, self.config.train.d_input)).float()
 
     def d_step(self, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
         reg = self.config.reg
         with torch.no_grad(), self.autocast:
-            fake = self.G(self.noise(len(real))).float()
-        d_real, d_fake = self.critic(real), self.critic(fake)
+            fake = self.G(self.noise(len(real) * self.dist.world_size)).float()
+        d_real, d_fake = self.critic(real, self.D_train), self.critic(fake, self.D_train)
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
-            loss = loss + reg.gp * gradient_penalty(self.D, real, fake, center=reg.gp_center)
+            loss = loss + reg.gp * gradient_penalty(self.D_train, real, fake, center=reg.gp_center)
         updated = _update(self.opt_d, self.sched_d, loss, check_finite=self.skip_nonfinite)
         self.skipped += not updated
         if reg.clip is not None and updated:
@@ -163,7 +184,8 @@ class Trainer:
 
     def g_step(self) -> torch.Tensor:
         with self.autocast:
-            fake = self.G(self.noise(self.config.train.batch_size)).float()
+            fake = self.G_train(self.noise(self.config.train.batch_size)).float()
+        # D through the plain module: its weights take no gradient here, so only G's DDP hooks run
         loss = self.objective.g_loss(self.critic(fake), fake)
         updated = _update(self.opt_g, self.sched_g, loss, check_finite=self.skip_nonfinite)
         self.skipped += not updated
@@ -217,6 +239,7 @@ class Trainer:
     def _train(self, stop_at: int | None) -> None:
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         log, started = self.config.log, time.perf_counter()
+        self.distribute()
         if self.step == 0:
             self.save_picture()
         bar = tqdm(total=self.total_steps, initial=self.step, unit="it", disable=not self.progress,
@@ -225,6 +248,7 @@ class Trainer:
             while self.step < end:
                 self.iteration()
                 self.step += 1
+                distributed.trace_weights(self.dist, self.step, self.G, self.D, self.G_ema)  # tests only
                 if self.step % log.every == 0 or self.step == self.total_steps:
                     row = self.log_row(time.perf_counter() - started)
                     bar.set_postfix_str(_postfix(row), refresh=False)
@@ -232,7 +256,7 @@ class Trainer:
                         break
                 bar.update(1)
                 if log.eval_every and (self.step % log.eval_every == 0 or self.step == self.total_steps):
-                    self.evaluate()  # before the checkpoint, so the best value so far is in it
+                    self.evaluate_on_main()  # before the checkpoint, so the best value so far is in it
                     if self.stop_reason is not None:
                         end = self.step  # a callback stopped the run: checkpoint and verdict here
                 if self.step % log.sample_every == 0 or self.step == self.total_steps or self.stop_reason:
@@ -241,9 +265,9 @@ class Trainer:
                     self.save_checkpoint()
                     if self.diverged_at is not None:
                         break  # non-finite weights found before writing: the last finite checkpoint stays
-                if stop_signal:
+                if self.stop_requested(stop_signal):
                     self.save_checkpoint()
-                    code, name = (130, "Ctrl-C") if stop_signal[0] == signal.SIGINT else (143, "SIGTERM")
+                    code, name = (130, "Ctrl-C") if stop_signal[:1] == [signal.SIGINT] else (143, "SIGTERM")
                     raise Interrupted(
                         f"{name}: stopped at step {self.step:,}, checkpoint saved; "
                         f"continue with: gankit train --resume {self.run_dir}",
@@ -254,8 +278,31 @@ class Trainer:
         if self.tensorboard is not None:
             self.tensorboard.close()
 
+    # ---- torchrun (gankit.distributed) ---------------------------------------------------------------
+    def distribute(self) -> None:
+        """Under torchrun, G and D in DDP for the training passes (once; the same parameters, so optimisers,
+        checkpoints and pictures keep using the plain modules)."""
+        if self.dist.enabled and self.G_train is self.G:
+            self.G_train = self.dist.wrap(self.G, self.device)
+            self.D_train = self.dist.wrap(self.D, self.device)
+
+    def stop_requested(self, caught: list[int]) -> bool:
+        """A signal stops training after this step; under torchrun the ranks agree on it at log steps (one
+        collective there), so every rank checkpoints and stops at the same step."""
+        if not self.dist.enabled:
+            return bool(caught)
+        return self.step % self.config.log.every == 0 and self.dist.any(bool(caught), self.device)
+
+    def evaluate_on_main(self) -> None:
+        """Rank 0 evaluates (the others wait at the next collective); a callback's stop reaches every rank."""
+        if self.dist.is_main:
+            self.evaluate()
+        if self.dist.enabled and self.dist.any(self.stop_reason is not None, self.device):
+            self.stop_reason = self.stop_reason or "stopped on rank 0"
+
     def log_row(self, elapsed: float) -> dict[str, Any]:
-        means = (self.sums / max(self.sums_count, 1)).tolist()  # the one host sync per log interval
+        # The one host sync per log interval; under torchrun the mean over the ranks (the global batch)
+        means = (self.dist.mean(self.sums) / max(self.sums_count, 1)).tolist()
         row: dict[str, Any] = {"step": self.step, "epoch": round(self.step / self.batcher.steps_per_epoch, 4)}
         row.update(dict(zip(LOGGED, means)))
         row["grad_norm_d"] = _grad_norm(self.D)
@@ -339,6 +386,8 @@ class Trainer:
         for images only with log.eval_every, they need a classifier), the verdict, metrics.json, one line."""
         from gankit.run import Run
 
+        if not self.dist.is_main:
+            return {}  # rank 0 writes the verdict
         run = Run(self.run_dir)
         result = None
         wanted = self.eval_kind in ("1d", "2d") or (self.eval_kind == "image" and self.config.log.eval_every > 0)
@@ -358,7 +407,9 @@ class Trainer:
         """D over the plane as logged: a probability for the cross-entropy family, as the colour bar says."""
         return self.objective.prob(self.critic(x))
 
-    def save_picture(self) -> Path:
+    def save_picture(self) -> Path | None:
+        if not self.dist.is_main:
+            return None  # rank 0 draws every picture
         G = self.G_ema if self.G_ema is not None else self.G
         G.eval()
         self.D.eval()
@@ -419,6 +470,13 @@ class Trainer:
                        f"checkpoint is kept in {self.run_dir / 'checkpoints'}")
         if self.diverged_at is not None:
             return  # never overwrite the last finite checkpoint with a diverged one
+        if self.dist.enabled:
+            # The partial log sums as their mean over the ranks, on every rank: rank 0's checkpoint then holds
+            # what every rank needs, and a resumed run logs what an uninterrupted one does.
+            self.sums = self.dist.mean(self.sums)
+            if not self.dist.is_main:
+                self.checkpoint_step = self.step
+                return  # rank 0 writes the checkpoint
         state = self.state()
         rundir.fsync_path(self.run_dir / rundir.HISTORY)  # the rows up to this checkpoint survive a power cut too
         checkpoint.save_checkpoint(state, self.run_dir / rundir.LAST)
