@@ -11,7 +11,9 @@ that still have one left take part.
 
 Equality with a solo run: the same noise, batches, optimiser code and order of operations, but a stacked
 (batched) matmul does not sum in the same order as a single one, so a member matches its solo run to float
-tolerance, not bit for bit (tested over a few steps).
+tolerance, not bit for bit (tested over a few steps). Independence: a member's result does not depend on the
+other members, bit for bit: member k trained beside 3, 1 or no other members ends with identical weights
+(tested; each member's slice of a batched matmul or reduction is computed on its own).
 """
 
 from __future__ import annotations
