@@ -1,10 +1,13 @@
 """Wall time of a K-member wgan-grid25 ensemble's iteration against one member's, side by side in one process.
 
+    python benchmarks/ensemble_speed.py --threads 1
     python benchmarks/ensemble_speed.py [--k 16] [--iters 30] [--repeats 3] [--threads N] [--gpu] [--no-write]
 
-The reference is one member trained alone by the normal `Trainer` (seed 0, eager defaults); the ensembles are
-`gankit.ensemble.Ensemble` of 1 and K members (seeds 0..K-1). Each repeat times `--iters` iterations of each in
-turn after a warm-up; medians. Writes the "ensemble speed" section of RESULTS.md.
+The references are one member trained alone: by gankit's fastest path for it (the `Trainer` with
+`runtime.compile: step`, compilation in the warm-up), by the eager `Trainer` (the defaults), and by the classic
+loop of benchmarks/toy_speed.py; the ensembles are `gankit.ensemble.Ensemble` of 1 and K members (seeds
+0..K-1). Each repeat times `--iters` iterations of each in turn after a warm-up; medians of the per-repeat
+ratios. Writes the "ensemble speed" section of RESULTS.md.
 """
 
 from __future__ import annotations
@@ -12,17 +15,22 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
-from results_md import command, machine, replace_section
+from results_md import command, machine, replace_section, timed
+from toy_speed import classic_step
 
 from gankit.ensemble import Ensemble, seed_configs
 from gankit.run import resolve_config
 from gankit.trainer import Trainer
 
 SECTION = "## ensemble speed (wgan-grid25, K members stacked)"
+
+
+def _iterate(trainer: Trainer) -> None:
+    trainer.iteration()
+    trainer.step += 1
 
 
 def main() -> None:
@@ -39,42 +47,43 @@ def main() -> None:
     device = "cuda" if args.gpu else "cpu"
     sync = torch.cuda.synchronize if args.gpu else (lambda: None)
     config = resolve_config("wgan-grid25", ["log.eval_every=0", f"runtime.device={device}"])
-    times: dict[int, list[float]] = {1: [], args.k: []}
+    fast = resolve_config("wgan-grid25", ["log.eval_every=0", f"runtime.device={device}", "runtime.compile=step"])
     with tempfile.TemporaryDirectory() as work:
-        ensembles = {k: Ensemble(seed_configs(config, k), [Path(work, f"{k}-{i}") for i in range(k)]) for k in times}
         solo = Trainer(config, Path(work, "solo"), progress=False)
-        times[0] = []
-        for k, ens in ensembles.items():
-            for _ in range(3):
-                ens.iteration(ens.members)
+        trainers = {"alone, compiled step": Trainer(fast, Path(work, "fast"), progress=False), "alone, eager": solo}
+        steps = {name: (lambda t=t: _iterate(t)) for name, t in trainers.items()}
+        steps["alone, classic loop"] = classic_step(solo.batcher.examples, torch.device(device))
+        for k in (1, args.k):
+            ens = Ensemble(seed_configs(config, k), [Path(work, f"{k}-{i}") for i in range(k)])
+            steps[f"{k} as an ensemble"] = lambda ens=ens: ens.iteration(ens.members)
+        for step in steps.values():  # warm-up (the compiled step compiles here)
+            for _ in range(5):
+                step()
+        times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(args.repeats):
-            sync()
-            start = time.perf_counter()
-            for _ in range(args.iters):
-                solo.iteration()
-            sync()
-            times[0].append((time.perf_counter() - start) / args.iters)
-            for k, ens in ensembles.items():
-                sync()
-                start = time.perf_counter()
-                for _ in range(args.iters):
-                    ens.iteration(ens.members)
-                sync()
-                times[k].append((time.perf_counter() - start) / args.iters)
-    alone, one, many = (statistics.median(times[k]) for k in (0, 1, args.k))
-    ratio = statistics.median(m / o for o, m in zip(times[0], times[args.k]))
+            for name, step in steps.items():
+                times[name].append(timed(step, args.iters, sync))
+    many = times[f"{args.k} as an ensemble"]
+
+    def ratio(ref: str) -> float:
+        return statistics.median(m / r for m, r in zip(many, times[ref]))
+
+    rows = []
+    for name, ts in times.items():
+        members = args.k if name == f"{args.k} as an ensemble" else 1
+        rows.append(f"| {name} | {statistics.median(ts) * 1e3:.1f} | {members / statistics.median(ts):.0f} |")
     body = "\n".join([
         f"Machine: {machine()}.",
         (f"Command: `{command()}`; threads {torch.get_num_threads()}, device {device}, {args.iters} iterations x "
-        f"{args.repeats} interleaved repeats."),
+         f"{args.repeats} interleaved repeats, 5 warm-up iterations each (compilation there)."),
         "",
         "| members | ms / iteration (median) | member-iterations / s |",
         "|---|---|---|",
-        f"| 1, trained alone (Trainer) | {alone * 1e3:.1f} | {1 / alone:.0f} |",
-        f"| 1, as an ensemble | {one * 1e3:.1f} | {1 / one:.0f} |",
-        f"| {args.k} | {many * 1e3:.1f} | {args.k / many:.0f} |",
+        *rows,
         "",
-        f"Wall time of {args.k} members / one member trained alone: {ratio:.2f}x (median of per-repeat ratios; target <= 2x).",
+        (f"Wall time of {args.k} members (target <= 2x one member alone): {ratio('alone, compiled step'):.2f}x one "
+         f"member on gankit's fastest path (compiled step), {ratio('alone, eager'):.2f}x one eager gankit member, "
+         f"{ratio('alone, classic loop'):.2f}x one member of the classic loop (medians of per-repeat ratios)."),
     ])
     print(body)
     if not args.no_write:
