@@ -21,6 +21,7 @@ import gankit
 from gankit import distributed, rundir
 from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
+from gankit.errors import ConfigError
 
 # gan-grid25 (MLPs, no batch norm) for 6 steps: checkpoints every 3, a history row every 2; eval only at the end.
 TOY = ["runtime.threads=1", "train.steps=6", "train.batch_size=64", "data.points_per_mode=50", "log.every=2",
@@ -126,7 +127,7 @@ def test_a_killed_torchrun_job_resumes_on_every_rank_to_the_uninterrupted_result
     assert _files(out) == _files(whole)
 
 
-def test_conv_gan_with_batch_norm_keeps_the_ranks_equal(tmp_path):
+def test_conv_gan_with_batch_norm_spectral_norm_and_weight_average_keeps_the_ranks_equal(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -134,12 +135,12 @@ def test_conv_gan_with_batch_norm_keeps_the_ranks_equal(tmp_path):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
     settings = [f"data.path={folder}", "generator.width=4", "discriminator.width=4", "train.batch_size=8",
                 "train.steps=3", "log.every=1", "log.sample_every=3", "log.checkpoint_every=3", "log.n_samples=4",
-                "runtime.threads=1"]
+                "runtime.threads=1", "reg.spectral_norm=true", "train.g_ema=0.9"]
     proc = _torchrun(["--preset", "dcgan64-folder", "--out", "run", *_sets(settings)], tmp_path,
                      trace=tmp_path / "trace")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = _traces(tmp_path / "trace")
-    assert rank0 == rank1 and len(rank0) == 3  # weights equal; batch-norm statistics are per rank on the CPU
+    assert rank0 == rank1 and len(rank0) == 3  # G, D, G's average equal; batch-norm statistics per rank (CPU)
     assert any("running_mean" in k for k in _weights(tmp_path / "run"))
     assert [row["step"] for row in _history(tmp_path / "run")] == [1, 2, 3]
 
@@ -155,6 +156,21 @@ def test_a_failure_on_rank_0_stops_every_rank_with_one_line(tmp_path):
     assert any(line.startswith("gankit: error: rank 0 failed: 'taken' already exists") for line in errors)
     assert proc.stderr.count("exitcode  : 2") == 2  # both ranks exit 2 (a gankit error, not a traceback: 1)
     assert _files(tmp_path) == ["taken/file"]
+
+
+def test_each_rank_reads_a_disjoint_slice_of_the_single_process_batch():
+    from gankit.batching import Batcher
+    from gankit.data import build_data
+
+    data = build_data("grid25", {"points_per_mode": 10})
+    common = {"drop_last": True, "sampling": "shuffle", "seed": 3, "device": torch.device("cpu")}
+    whole = Batcher(data, 50, **common)
+    ranks = [Batcher(data, 50, shard=distributed.Context(r, 2, r).shard, **common) for r in (0, 1)]
+    for step in (0, 1, 7):
+        assert torch.equal(torch.cat([b.batch(step, None) for b in ranks]), whole.batch(step, None))
+    assert ranks[0].steps_per_epoch == whole.steps_per_epoch == 5  # epochs count global batches
+    with pytest.raises(ConfigError, match="set train.drop_last=true"):  # 250 = 3 x 80 + 10
+        Batcher(data, 80, shard=ranks[0].shard, **{**common, "drop_last": False})
 
 
 @pytest.mark.parametrize("env, settings, expected", [

@@ -164,15 +164,18 @@ class Trainer:
         z = sample_latent(n, self.config.latent.dim, self.config.latent.dist, self.noise_rng, self.device)
         return self.dist.shard(z)
 
-    def critic(self, x: torch.Tensor, D: torch.nn.Module | None = None) -> torch.Tensor:
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        # Under torchrun the D step runs through D's DDP wrapper (its gradients are averaged); the G step (D's
+        # weights frozen) and pictures use the plain module, so D's hooks and collectives stay out of them.
+        D = self.D_train if self.D_train is not self.D and _learns(self.D) else self.D
         with self.autocast:
-            return (D or self.D)(d_view(x, self.config.train.d_input)).float()
+            return D(d_view(x, self.config.train.d_input)).float()
 
     def d_step(self, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
         reg = self.config.reg
         with torch.no_grad(), self.autocast:
             fake = self.G(self.noise(len(real) * self.dist.world_size)).float()
-        d_real, d_fake = self.critic(real, self.D_train), self.critic(fake, self.D_train)
+        d_real, d_fake = self.critic(real), self.critic(fake)
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
             loss = loss + reg.gp * gradient_penalty(self.D_train, real, fake, center=reg.gp_center)
@@ -185,8 +188,7 @@ class Trainer:
     def g_step(self) -> torch.Tensor:
         with self.autocast:
             fake = self.G_train(self.noise(self.config.train.batch_size)).float()
-        # D through the plain module: its weights take no gradient here, so only G's DDP hooks run
-        loss = self.objective.g_loss(self.critic(fake), fake)
+        loss = self.objective.g_loss(self.critic(fake), fake)  # D as the plain module (see `critic`)
         updated = _update(self.opt_g, self.sched_g, loss, check_finite=self.skip_nonfinite)
         self.skipped += not updated
         if self.G_ema is not None and updated:
@@ -569,6 +571,11 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _learns(module: torch.nn.Module) -> bool:
+    """Whether this forward pass trains `module`'s weights (grad mode on, weights not frozen)."""
+    return torch.is_grad_enabled() and next(module.parameters()).requires_grad
 
 
 def _finite_weights(*modules: torch.nn.Module) -> bool:
