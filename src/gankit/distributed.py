@@ -96,8 +96,8 @@ class Context:
         if self.is_main:
             try:
                 payload = [("ok", fn())]
-            except GankitError as err:
-                payload = [("error", str(err))]
+            except Exception as err:  # whatever it is (re-raised), the others must not wait for it
+                payload = [("error", str(err).splitlines()[0] if str(err) else type(err).__name__)]
                 dist.broadcast_object_list(payload, src=0)
                 raise
         dist.broadcast_object_list(payload, src=0)
