@@ -88,6 +88,10 @@ class Context:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
     def decide(self, fn: Callable[[], T]) -> T:
         """Rank 0 runs `fn`; every rank gets its result, or raises its error (e.g. the run directory)."""
         if not self.enabled:

@@ -75,6 +75,7 @@ def train(
         trainer.callbacks.extend(callbacks)
         with distributed.lost_peers(ctx):
             trainer.run(stop_at=stop_at)
+            ctx.barrier()  # nobody leaves the group while another rank's last collective may be in flight
     finally:
         if ctx.enabled:
             distributed.shutdown()
