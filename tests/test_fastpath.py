@@ -2,6 +2,7 @@
 
 import copy
 import math
+import os
 
 import pytest
 import torch
@@ -14,10 +15,19 @@ from gankit.run import resolve_config
 from gankit.trainer import Trainer
 
 
-def test_inductor_cache_is_keyed_by_torch_version_and_cpu_isa():
+def test_inductor_cache_is_keyed_by_torch_version_and_cpu_isa(monkeypatch):
     path = fastpath.inductor_cache_dir()
     assert torch.backends.cpu.get_cpu_capability().lower() in path.name
     assert torch.__version__.split("+")[0] in path.name
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())  # as importing torchvision leaves it
+    fastpath.use_inductor_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(path)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/elsewhere")  # the user's choice stays
+    fastpath.use_inductor_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/elsewhere"
 
 
 def test_allocator_tuning_and_cpu_device_setup_are_harmless():

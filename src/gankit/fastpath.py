@@ -33,9 +33,20 @@ def inductor_cache_dir() -> Path:
 
 
 def use_inductor_cache() -> None:
-    """Point inductor's on-disk cache at `inductor_cache_dir()` (unless the user chose one or disabled it)."""
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ and not os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES"):
+    """Point inductor's on-disk cache at `inductor_cache_dir()` (unless the user chose one or disabled it).
+
+    Importing torchvision already pins inductor's default, /tmp/torchinductor_USER, shared by every ISA (it
+    gave NaN losses under ATEN_CPU_CAPABILITY=avx2 here), so that default is replaced too."""
+    if os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES"):
+        return
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(inductor_cache_dir())
+        from torch._inductor.utils import clear_caches
+
+        clear_caches()  # paths inductor derived from the old directory
 
 
 def compile_models(*modules: nn.Module) -> None:
