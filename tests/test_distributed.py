@@ -76,6 +76,7 @@ def toy(tmp_path_factory):
     return cwd, proc
 
 
+@pytest.mark.slow  # torchrun: 2 processes
 def test_two_ranks_hold_the_same_weights_after_every_step_and_rank_0_alone_writes_one_run(toy):
     cwd, proc = toy
     rank0, rank1 = _traces(cwd / "trace")
@@ -95,6 +96,7 @@ def test_two_ranks_hold_the_same_weights_after_every_step_and_rank_0_alone_write
     assert proc.stdout.count("run: runs/gan-grid25-2") == 1 and proc.stdout.count("verdict:") == 1
 
 
+@pytest.mark.slow  # torchrun: 2 processes
 def test_two_ranks_compute_what_one_process_computes_with_the_same_global_batch(toy, tmp_path):
     cwd, _ = toy
     single = gankit.train("gan-grid25", out=tmp_path / "one", overrides=TOY, progress=False).path
@@ -106,6 +108,7 @@ def test_two_ranks_compute_what_one_process_computes_with_the_same_global_batch(
         assert a["loss_d"] == pytest.approx(b["loss_d"], rel=1e-4) and a["d_real"] == pytest.approx(b["d_real"], rel=1e-4)
 
 
+@pytest.mark.slow  # torchrun: 2 processes
 def test_a_killed_torchrun_job_resumes_on_every_rank_to_the_uninterrupted_result_bit_for_bit(toy, tmp_path):
     cwd, _ = toy
     out = tmp_path / "run"
@@ -127,6 +130,7 @@ def test_a_killed_torchrun_job_resumes_on_every_rank_to_the_uninterrupted_result
     assert _files(out) == _files(whole)
 
 
+@pytest.mark.slow  # torchrun: 2 processes
 def test_conv_gan_with_batch_norm_spectral_norm_and_weight_average_keeps_the_ranks_equal(tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -145,6 +149,7 @@ def test_conv_gan_with_batch_norm_spectral_norm_and_weight_average_keeps_the_ran
     assert [row["step"] for row in _history(tmp_path / "run")] == [1, 2, 3]
 
 
+@pytest.mark.slow  # torchrun: 2 processes
 def test_a_failure_on_rank_0_stops_every_rank_with_one_line(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
