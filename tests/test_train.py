@@ -23,6 +23,7 @@ TINY = {  # a few steps of every preset on small data
     "dcgan-mnist-tf": ["data.limit=300", "train.steps=3"],
     "gan-mlp-mnist": ["data.limit=300", "train.steps=3"],
     "dcgan-mnist-keras": ["data.limit=300", "train.steps=3"],
+    "dcgan-mnist-pytorch-gan": ["data.limit=300", "train.steps=3"],
     "gan-1d": ["train.steps=20"],
     "wgan-grid25": ["data.points_per_mode=100", "train.steps=20"],
     "wgan-grid25-noclip": ["data.points_per_mode=100", "train.steps=20"],
@@ -88,6 +89,8 @@ def _final_weights(run_dir: Path) -> dict:
         # batch norm, dropout (global RNG), epochs of shuffled data crossing the resume point
         ("gan-mlp-mnist", ["data.limit=200", "train.batch_size=32", "train.steps=14"]),
         ("lsgan-mnist", ["data.limit=200", "train.batch_size=16", "train.steps=14"]),
+        # the conv fast path: sub-pixel upsampling, channels_last, Dropout2d
+        ("dcgan-mnist-pytorch-gan", ["data.limit=200", "train.batch_size=16", "train.steps=14"]),
         # Keras decay schedulers, weight clipping, 2-D data; a 1-D sampler with the sorted view
         ("wgan-grid25", ["data.points_per_mode=20", "train.batch_size=64", "train.steps=14"]),
         ("gan-1d", ["train.steps=14"]),

@@ -70,6 +70,9 @@ class RuntimeConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = None  # torch intra-op threads; None leaves PyTorch's choice
+    # Conv models: each nearest-upsample x2 + 3x3 conv pair computed as four 2x2 convs on the small input
+    # (gankit.models.subpixel): the same function and weights, 2.25x fewer multiply-adds; false: as built
+    subpixel: bool = True
     # torch.compile G and D (gankit.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
     # step: the whole iteration as one compiled function (gankit.stepfn; MLP GANs with adam)
     compile: Literal[False, True, "step"] = False

@@ -108,6 +108,8 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         fastpath.configure_device(self.device)
+        # Conv models: sub-pixel upsampling and channels_last (batches follow in `iteration`)
+        self.channels_last = fastpath.conv_fastpath(self.G, self.D, device=self.device, subpixel=cfg.runtime.subpixel)
         # Averaging G's weights over the last ~1/(1-decay) steps damps the oscillation around the
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
@@ -117,6 +119,8 @@ class Trainer:
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
+        if self.channels_last:  # conv models: fused Adam (gankit.fastpath.fuse_adam_)
+            fastpath.fuse_adam_(self.opt_g, self.opt_d)
         # What the training passes run through: DDP wrappers under torchrun (made in `run`, after every rank
         # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
         self.G_train, self.D_train = self.G, self.D
@@ -205,6 +209,8 @@ class Trainer:
     def iteration(self) -> None:
         skipped_before = self.skipped
         real = self.batcher.batch(self.step, self.data_rng)
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
         if self.compiled_step is not None:
             self.sums += self.compiled_step(real)
             self.sums_count += 1

@@ -1,0 +1,135 @@
+"""The conv fast path: sub-pixel upsampling is the same function as upsample + conv, channels_last changes no
+loss beyond float rounding, bf16 keeps fp32 master weights, and PyTorch-GAN's DCGAN parts build and train."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gankit.data import build_data
+from gankit.errors import ConfigError
+from gankit.models import build_discriminator, build_generator
+from gankit.models.subpixel import SubpixelConv2d, use_subpixel_
+from gankit.run import resolve_config
+from gankit.trainer import Trainer
+
+SMALL = ["data.limit=128", "train.batch_size=16", "runtime.device=cpu", "log.every=1"]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_subpixel_conv_equals_upsample_then_conv_in_outputs_and_gradients(channels_last, bias):
+    torch.manual_seed(0)  # in float64, so float rounding cannot hide a wrong tap: the same function exactly
+    conv = nn.Conv2d(6, 5, 3, 1, 1, bias=bias).double()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    conv.to(memory_format=layout)
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
+    ref = conv(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    out = SubpixelConv2d.from_conv(conv)(x)
+    assert out.shape == ref.shape == (3, 5, 10, 14)
+    assert out.is_contiguous(memory_format=layout)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    params = [x, conv.weight] + ([conv.bias] if bias else [])
+    up = torch.randn_like(ref)
+    for got, want in zip(torch.autograd.grad(out, params, up), torch.autograd.grad(ref, params, up)):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_use_subpixel_keeps_the_parameters_and_state_dict_and_the_generators_function():
+    torch.manual_seed(0)
+    G = build_generator("dcgan32-upsample", {}, 100, (1, 32, 32)).eval()
+    keys, z = list(G.state_dict()), torch.randn(8, 100)
+    before, params = G(z), list(G.parameters())
+    assert use_subpixel_(G) == 2
+    assert not any(isinstance(m, nn.Upsample) for m in G.modules())
+    assert sum(isinstance(m, SubpixelConv2d) for m in G.modules()) == 2
+    assert list(G.state_dict()) == keys  # checkpoints stay those of the plain model
+    assert all(a is b for a, b in zip(G.parameters(), params))
+    torch.testing.assert_close(G(z), before, rtol=1e-5, atol=1e-5)
+
+
+def test_pytorch_gan_dcgan_parts_are_the_files_architecture():
+    G = build_generator("dcgan32-upsample", {}, 100, (1, 32, 32))
+    D = build_discriminator("dcgan32-dropout", {}, (1, 32, 32))
+    # dcgan.py's parameter counts at 32x32, latent 100, one channel
+    assert sum(p.numel() for p in G.parameters()) == 1_049_985
+    assert sum(p.numel() for p in D.parameters()) == 98_113
+    eps = sorted({m.eps for m in G.modules() if isinstance(m, nn.BatchNorm2d)})
+    assert eps == [1e-5, 0.8]  # BatchNorm2d(c, 0.8) is eps = 0.8, kept
+    assert [m.eps for m in D.modules() if isinstance(m, nn.BatchNorm2d)] == [0.8, 0.8, 0.8]
+    assert sum(isinstance(m, nn.Dropout2d) for m in D.modules()) == 4
+    assert G(torch.randn(2, 100)).shape == (2, 1, 32, 32) and D(torch.randn(2, 1, 32, 32)).shape == (2,)
+    with pytest.raises(ConfigError, match="divisible by 16"):
+        build_generator("dcgan32-upsample", {}, 100, (1, 28, 28))
+
+
+def test_mnist_resizes_once_at_load():
+    data = build_data("mnist", {"size": 32, "limit": 10})
+    assert data.shape == (1, 32, 32) and data.data.dtype == torch.uint8
+    with pytest.raises(ConfigError, match="size"):
+        build_data("mnist", {"size": 4})
+
+
+def _losses(trainer: Trainer, steps: int) -> list[list[float]]:
+    rows = []
+    for _ in range(steps):
+        trainer.iteration()
+        trainer.step += 1
+        rows.append((trainer.sums / trainer.sums_count).tolist())
+        trainer.sums.zero_()
+        trainer.sums_count = 0
+    return rows
+
+
+# Dropout off: oneDNN gives the two layouts' forward passes equal to ~1e-8, but Adam's first updates are
+# nearly sign(gradient), which turns rounding in near-zero gradients (many, under Dropout2d) into lr-sized steps.
+@pytest.mark.parametrize("preset, extra", [("dcgan-mnist-pytorch-gan", ["discriminator.dropout=0"]), ("lsgan-mnist", [])])
+def test_channels_last_gives_the_losses_of_nchw(preset, extra, tmp_path):
+    fast = Trainer(resolve_config(preset, SMALL + extra), tmp_path / "fast", progress=False)
+    assert fast.channels_last
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in fast.G.parameters() if p.dim() == 4)
+    plain = Trainer(resolve_config(preset, SMALL + extra), tmp_path / "plain", progress=False)
+    for model in (plain.G, plain.D):
+        model.to(memory_format=torch.contiguous_format)
+    plain.channels_last = False
+    a, b = torch.tensor(_losses(fast, 4)), torch.tensor(_losses(plain, 4))
+    assert torch.isfinite(a).all()
+    torch.testing.assert_close(a[0], b[0], rtol=1e-5, atol=1e-6)  # one update: float rounding only
+    # later steps: GAN training amplifies rounding (~1e-3 after 4 steps of batch 16); a wrong layout is O(1)
+    torch.testing.assert_close(a, b, rtol=2e-2, atol=1e-3)
+
+
+def test_subpixel_setting_off_trains_the_upsample_model_to_the_same_losses(tmp_path):
+    sets = [*SMALL, "discriminator.dropout=0"]  # see above
+    fast = Trainer(resolve_config("dcgan-mnist-pytorch-gan", sets), tmp_path / "fast", progress=False)
+    plain = Trainer(resolve_config("dcgan-mnist-pytorch-gan", [*sets, "runtime.subpixel=false"]), tmp_path / "p",
+                    progress=False)
+    assert any(isinstance(m, nn.Upsample) for m in plain.G.modules())
+    assert not any(isinstance(m, nn.Upsample) for m in fast.G.modules())
+    a, b = torch.tensor(_losses(fast, 3)), torch.tensor(_losses(plain, 3))
+    torch.testing.assert_close(a[0], b[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a, b, rtol=2e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("preset", ["dcgan-mnist-pytorch-gan", "lsgan-mnist"])
+def test_a_bf16_step_keeps_finite_fp32_master_weights(preset, tmp_path):
+    trainer = Trainer(resolve_config(preset, [*SMALL, "runtime.precision=bf16"]), tmp_path / "run", progress=False)
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    assert trainer.critic(trainer.batcher.batch(0, torch.Generator().manual_seed(0))).dtype == torch.float32
+    rows = _losses(trainer, 2)
+    assert all(math.isfinite(v) for row in rows for v in row)
+    for model in (trainer.G, trainer.D):
+        for p in model.parameters():
+            assert p.dtype == torch.float32 and torch.isfinite(p).all()
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.G.parameters()))  # it did train
+
+
+def test_conv_models_train_with_fused_adam_and_mlps_keep_foreach(tmp_path):
+    conv = Trainer(resolve_config("dcgan-mnist-pytorch-gan", SMALL), tmp_path / "conv", progress=False)
+    assert all(g["fused"] and not g["foreach"] for opt in (conv.opt_g, conv.opt_d) for g in opt.param_groups)
+    _losses(conv, 1)
+    assert all(torch.isfinite(p).all() for p in conv.G.parameters())
+    mlp = Trainer(resolve_config("gan-1d", ["runtime.device=cpu"]), tmp_path / "mlp", progress=False)
+    assert not mlp.channels_last
+    assert all(g["foreach"] and not g["fused"] for opt in (mlp.opt_g, mlp.opt_d) for g in opt.param_groups)
