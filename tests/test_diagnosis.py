@@ -286,3 +286,29 @@ def test_eval_leaves_the_training_rng_streams_alone(tmp_path):
     after = (torch.get_rng_state(), trainer.noise_rng.get_state(), trainer.data_rng.get_state())
     assert all(torch.equal(a, b) for a, b in zip(before, after))
     assert trainer.sample_metrics() == first  # the same latent batch every time: only the weights change it
+
+
+# ---- Stacked MNIST: modes against the real-vs-real floors ----------------------------------------------------
+STACKED_CONFIG = {"data": {"name": "stacked-mnist"}, "loss": {"name": "non-saturating"}}
+STACKED_FLOORS = {"modes_total": 1000, "modes_floor": 1000, "mode_kl_floor": 0.02}
+
+
+def test_stacked_mnist_with_every_mode_and_a_flat_histogram_is_converged():
+    result = verdict("image", {**STACKED_FLOORS, "modes": 997, "mode_kl": 0.08}, [], STACKED_CONFIG)
+    assert result["verdict"] == "converged"
+    assert result["evidence"].startswith("997 of 1,000 modes covered (real data: 1,000)")
+
+
+def test_stacked_mnist_on_a_hundred_modes_is_mode_collapse():
+    # DCGAN's classic failure in the unrolled-GAN paper: ~100 modes, KL ~3.4 nats.
+    result = verdict("image", {**STACKED_FLOORS, "modes": 99, "mode_kl": 3.4}, [], STACKED_CONFIG)
+    assert result["verdict"] == "mode collapse"
+    assert "99 of 1,000 modes covered" in result["evidence"]
+
+
+def test_stacked_mnist_every_mode_but_lopsided_is_mode_collapse_and_in_between_undertrained():
+    # All modes hit, but the histogram as uneven as one with a third of the modes empty: log(1.5) = 0.41 nats.
+    lopsided = verdict("image", {**STACKED_FLOORS, "modes": 1000, "mode_kl": 0.02 + 0.41}, [], STACKED_CONFIG)
+    assert lopsided["verdict"] == "mode collapse"
+    middle = verdict("image", {**STACKED_FLOORS, "modes": 900, "mode_kl": 0.15}, [], STACKED_CONFIG)
+    assert middle["verdict"] == "undertrained"

@@ -11,7 +11,8 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
 2. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: |mean error|
    and |std error| below 10% of the target std and the KS statistic below 0.05; 2-D mixtures: every mode
    captured, most samples high quality and the mode histogram near uniform; images: `fid_lenet` within a few
-   times its real-vs-real floor and every class produced. Sample metrics are the ground truth, so a run whose
+   times its real-vs-real floor and every class produced; Stacked MNIST: 95% of the modes real data shows and a
+   mode KL within 0.1 nats of real data's. Sample metrics are the ground truth, so a run whose
    samples are right is converged whatever its losses did on the way.
 3. **discriminator won**: over the last quarter of the log rows, D separates real from fake (D(x) within 10%
    of the label gap of the real target, D(G(z)) within 10% of the fake target) and G's gradient norm has
@@ -24,7 +25,8 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
    probability objectives is read the same way with an absolute swing of 0.4.
 5. **mode collapse**: the generator makes good samples of too few modes. 2-D: fewer than 80% of the modes
    captured, or two modes holding half of the high-quality samples (with at least 8 modes); 1-D: std below
-   half the target's; images: fewer than 80% of the classes produced, or a class KL above 0.5 nats. Each
+   half the target's; images: fewer than 80% of the classes produced, or a class KL above 0.5 nats; Stacked
+   MNIST: fewer than 80% of the modes real data shows, or a mode KL log(1/0.8) nats above real data's. Each
    also needs the samples to look like data (2-D: at least 10% high quality; images: precision at least
    0.3): noise that misses every mode is undertraining, not collapse; and it must not be improving (below).
    "since step N" is the first eval row of the final unbroken stretch of collapsed evals.
@@ -74,6 +76,14 @@ COLLAPSE_CLASS_COVERAGE = 0.8
 COLLAPSE_CLASS_KL = 0.5
 # Images: with precision below 0.3 most samples lie outside the real data's manifold: noise, not collapse.
 COLLAPSE_MIN_PRECISION = 0.3
+# Stacked MNIST (1,000 modes): judged against the real-vs-real floors (modes_floor, mode_kl_floor), since
+# classifier errors and 26,000 samples keep even real data from a flat 1,000. Converged: 95% of the modes real
+# data shows and a mode KL within 0.1 nats of real's (PacGAN's best runs sit ~0.07 above uniform).
+CONVERGED_STACKED_MODES_FRACTION = 0.95
+CONVERGED_STACKED_KL = 0.1
+# Stacked MNIST collapse: fewer than 80% of the floor's modes (as 2-D), or a mode KL more than log(1/0.8) nats
+# above the floor: the histogram is as uneven as one with a fifth of the modes empty.
+COLLAPSE_STACKED_KL = math.log(1 / 0.8)
 # Discriminator won: the last quarter of the log rows (at least 3) shows the state, not one unlucky row.
 TAIL_FRACTION = 0.25
 TAIL_MIN_ROWS = 3
@@ -197,6 +207,11 @@ def _converged(kind: str, m: Mapping[str, Any], config: Any) -> tuple[str, str] 
             extra = f", reverse KL {_g(rkl)}" if rkl is not None else ""
             return "converged", f"{int(modes)} of {int(total)} modes covered, {hq:.1f}% high-quality samples{extra}"
         return None
+    if kind == "image" and _stacked_numbers(m) is not None:
+        modes, floor, kl, kl_floor = _stacked_numbers(m)
+        if modes >= CONVERGED_STACKED_MODES_FRACTION * floor and kl <= kl_floor + CONVERGED_STACKED_KL:
+            return "converged", f"{_stacked_text(m)}: as many as real data shows"
+        return None
     if kind == "image":
         fid, floor, coverage = _num(m, "fid_lenet"), _num(m, "fid_lenet_floor"), _num(m, "class_coverage")
         if None in (fid, floor, coverage):
@@ -295,6 +310,11 @@ def _collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
             # Two modes' share says something only when more than two are covered.
             share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None and modes > 2 else ""
             return f"{int(modes)} of {int(total)} modes covered{share}"
+        return None
+    if kind == "image" and _stacked_numbers(m) is not None:
+        modes, floor, kl, kl_floor = _stacked_numbers(m)
+        if modes < COLLAPSE_MODES_FRACTION * floor or kl > kl_floor + COLLAPSE_STACKED_KL:
+            return _stacked_text(m)
         return None
     if kind == "image":
         coverage, kl, precision = _num(m, "class_coverage"), _num(m, "class_kl"), _num(m, "precision")
@@ -406,6 +426,18 @@ def _swings(values: list[float], min_swing: float) -> bool:
     half = len(values) // 2
     trend = abs(sum(values[half:]) / (len(values) - half) - sum(values[:half]) / half)
     return reversals >= OSC_MIN_REVERSALS and trend < OSC_TREND_FRACTION * swing
+
+
+def _stacked_numbers(m: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
+    """(modes, modes_floor, mode_kl, mode_kl_floor) of a Stacked MNIST evaluation; None for other metrics."""
+    found = tuple(_num(m, k) for k in ("modes", "modes_floor", "mode_kl", "mode_kl_floor"))
+    return None if None in found else found  # type: ignore[return-value]
+
+
+def _stacked_text(m: Mapping[str, Any]) -> str:
+    modes, floor, kl, kl_floor = _stacked_numbers(m)  # type: ignore[misc]
+    return (f"{int(modes):,} of {int(_num(m, 'modes_total') or 1000):,} modes covered (real data: {int(floor):,}), "
+            f"mode KL {_g(kl)} nats (real data: {_g(kl_floor)})")
 
 
 def _data_name(config: Any) -> str | None:
