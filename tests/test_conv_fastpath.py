@@ -38,7 +38,7 @@ def test_subpixel_conv_equals_upsample_then_conv_in_outputs_and_gradients(channe
 
 def test_use_subpixel_keeps_the_parameters_and_state_dict_and_the_generators_function():
     torch.manual_seed(0)
-    G = build_generator("dcgan32-upsample", {}, 100, (1, 32, 32)).eval()
+    G = build_generator("dcgan-pytorch-gan", {}, 100, (1, 32, 32)).eval()
     keys, z = list(G.state_dict()), torch.randn(8, 100)
     before, params = G(z), list(G.parameters())
     assert use_subpixel_(G) == 2
@@ -50,8 +50,8 @@ def test_use_subpixel_keeps_the_parameters_and_state_dict_and_the_generators_fun
 
 
 def test_pytorch_gan_dcgan_parts_are_the_files_architecture():
-    G = build_generator("dcgan32-upsample", {}, 100, (1, 32, 32))
-    D = build_discriminator("dcgan32-dropout", {}, (1, 32, 32))
+    G = build_generator("dcgan-pytorch-gan", {}, 100, (1, 32, 32))
+    D = build_discriminator("dcgan-pytorch-gan", {}, (1, 32, 32))
     # dcgan.py's parameter counts at 32x32, latent 100, one channel
     assert sum(p.numel() for p in G.parameters()) == 1_049_985
     assert sum(p.numel() for p in D.parameters()) == 98_113
@@ -61,7 +61,7 @@ def test_pytorch_gan_dcgan_parts_are_the_files_architecture():
     assert sum(isinstance(m, nn.Dropout2d) for m in D.modules()) == 4
     assert G(torch.randn(2, 100)).shape == (2, 1, 32, 32) and D(torch.randn(2, 1, 32, 32)).shape == (2,)
     with pytest.raises(ConfigError, match="divisible by 16"):
-        build_generator("dcgan32-upsample", {}, 100, (1, 28, 28))
+        build_generator("dcgan-pytorch-gan", {}, 100, (1, 28, 28))
 
 
 def test_mnist_resizes_once_at_load():

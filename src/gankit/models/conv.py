@@ -4,7 +4,7 @@
 - ``dcgan-tf``: post 001 (DCGAN in TensorFlow 1, 28x28).
 - ``dcgan-keras``: post 003 (DCGAN in Keras, 28x28; follows the prose's 64-channel layer).
 - ``dcgan64``: Radford et al. 2015 / the PyTorch DCGAN tutorial (64x64; any power of 2 >= 16).
-- ``dcgan32-upsample`` / ``dcgan32-dropout``: eriklindernoren/PyTorch-GAN's implementations/dcgan/dcgan.py,
+- ``dcgan-pytorch-gan``: eriklindernoren/PyTorch-GAN's implementations/dcgan/dcgan.py,
   the most copied DCGAN-MNIST (32x32; any side divisible by 16): nearest upsampling + 3x3 conv in G,
   stride-2 3x3 convs with Dropout2d in D.
 
@@ -298,9 +298,9 @@ _PYTORCH_GAN_EPS = 0.8
 
 
 @GENERATORS.register(
-    "dcgan32-upsample", "PyTorch-GAN dcgan.py: fc + 2x (upsample, conv 3x3, BN eps 0.8, LeakyReLU 0.2), tanh; 32x32"
+    "dcgan-pytorch-gan", "PyTorch-GAN dcgan.py: fc + 2x (upsample, conv 3x3, BN eps 0.8, LeakyReLU 0.2), tanh; 32x32"
 )
-def dcgan32_upsample_generator(
+def dcgan_pytorch_gan_generator(
     *,
     z_dim: int,
     out_shape: tuple[int, ...],
@@ -315,10 +315,10 @@ def dcgan32_upsample_generator(
     pair as four 2x2 convolutions on the small input (gankit.subpixel), the same function from the same
     weights.
     """
-    c, side = _side16("generator", "dcgan32-upsample", out_shape)
-    check_settings("generator", "dcgan32-upsample", width=width)
+    c, side = _side16("generator", "dcgan-pytorch-gan", out_shape)
+    check_settings("generator", "dcgan-pytorch-gan", width=width)
     if not bn_eps > 0:
-        raise ConfigError(f"generator 'dcgan32-upsample' setting 'bn_eps' must be > 0, got {bn_eps}")
+        raise ConfigError(f"generator 'dcgan-pytorch-gan' setting 'bn_eps' must be > 0, got {bn_eps}")
     w, s4 = width, side // 4
     net = nn.Sequential(
         nn.Linear(z_dim, 2 * w * s4 * s4), nn.Unflatten(1, (2 * w, s4, s4)),
@@ -333,9 +333,9 @@ def dcgan32_upsample_generator(
 
 
 @DISCRIMINATORS.register(
-    "dcgan32-dropout", "PyTorch-GAN dcgan.py: 4x (conv 3x3 s2, LeakyReLU 0.2, Dropout2d 0.25, BN eps 0.8); 32x32"
+    "dcgan-pytorch-gan", "PyTorch-GAN dcgan.py: 4x (conv 3x3 s2, LeakyReLU 0.2, Dropout2d 0.25, BN eps 0.8); 32x32"
 )
-def dcgan32_dropout_discriminator(
+def dcgan_pytorch_gan_discriminator(
     *,
     in_shape: tuple[int, ...],
     width: int = 16,
@@ -350,10 +350,10 @@ def dcgan32_dropout_discriminator(
     The file ends with a sigmoid and nn.BCELoss; the sigmoid is dropped because the loss folds it in (BCE
     with logits: the same function, numerically safer).
     """
-    c, side = _side16("discriminator", "dcgan32-dropout", in_shape)
-    check_settings("discriminator", "dcgan32-dropout", width=width, dropout=dropout)
+    c, side = _side16("discriminator", "dcgan-pytorch-gan", in_shape)
+    check_settings("discriminator", "dcgan-pytorch-gan", width=width, dropout=dropout)
     if not bn_eps > 0:
-        raise ConfigError(f"discriminator 'dcgan32-dropout' setting 'bn_eps' must be > 0, got {bn_eps}")
+        raise ConfigError(f"discriminator 'dcgan-pytorch-gan' setting 'bn_eps' must be > 0, got {bn_eps}")
     layers: list[nn.Module] = []
     ch_in = c
     for i in range(4):
