@@ -155,10 +155,10 @@ def test_a_failure_on_rank_0_stops_every_rank_with_one_line(tmp_path):
     (tmp_path / "taken" / "file").write_text("x")
     proc = _torchrun(["--preset", "gan-grid25", "--out", "taken", *_sets(TOY)], tmp_path)
     assert proc.returncode != 0
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("gankit: error:")]
-    assert len(errors) == 2, proc.stderr[-3000:]  # one line per rank
-    assert any(line.startswith("gankit: error: 'taken' already exists") for line in errors)
-    assert any(line.startswith("gankit: error: rank 0 failed: 'taken' already exists") for line in errors)
+    # One message per rank; the two processes share stderr, so their lines may land glued together.
+    assert proc.stderr.count("gankit: error:") == 2, proc.stderr[-3000:]
+    assert "gankit: error: 'taken' already exists" in proc.stderr
+    assert "gankit: error: rank 0 failed: 'taken' already exists" in proc.stderr
     assert proc.stderr.count("exitcode  : 2") == 2  # both ranks exit 2 (a gankit error, not a traceback: 1)
     assert _files(tmp_path) == ["taken/file"]
 
