@@ -133,3 +133,18 @@ def test_conv_models_train_with_fused_adam_and_mlps_keep_foreach(tmp_path):
     mlp = Trainer(resolve_config("gan-1d", ["runtime.device=cpu"]), tmp_path / "mlp", progress=False)
     assert not mlp.channels_last
     assert all(g["foreach"] and not g["fused"] for opt in (mlp.opt_g, mlp.opt_d) for g in opt.param_groups)
+
+
+@pytest.mark.parametrize("preset", ["dcgan-mnist-pytorch-gan", "lsgan-mnist"])
+def test_every_conv_of_the_fast_path_sees_channels_last_input(preset, tmp_path):
+    # A generator's linear layer reshaped to a feature map is NCHW; left so, every conv with channels_last
+    # weights copies its whole input to NHWC first (the fast path's hook converts it once, at the first conv).
+    trainer = Trainer(resolve_config(preset, SMALL), tmp_path / "run", progress=False)
+    seen = []
+    for model in (trainer.G, trainer.D):
+        for layer in model.modules():
+            if isinstance(layer, nn.Conv2d):
+                layer.register_forward_pre_hook(
+                    lambda _m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    trainer.critic(trainer.G(trainer.noise(4)))
+    assert seen and all(seen)
