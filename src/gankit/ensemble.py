@@ -173,10 +173,11 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     """Train the configs as one ensemble; member k's run directory is OUT/member_kk (a normal run directory)."""
     out = Path(out)
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
+    from gankit.run import open_run_dir
+
     ensemble = Ensemble(configs, dirs)
-    for cfg, d in zip(configs, dirs):
-        rundir.make_run_dir(d)  # an --overwrite target is removed only now, after every member was built
-        rundir.write_config(d, cfg)
+    for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
+        open_run_dir(member, resume=False)
     ensemble.run(progress)
     return dirs
 

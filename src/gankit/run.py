@@ -49,26 +49,15 @@ def train(
 
             def prepare() -> Trainer:  # every rank loads the same checkpoint
                 trainer = Trainer(cfg, run_dir, progress=progress)
-                last = run_dir / rundir.LAST
-                if last.is_file():
-                    trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
-                    if ctx.is_main:
-                        print(f"resuming {run_dir} from step {trainer.step:,}")
-                # Only now that everything is checked and loaded does the directory change.
-                if ctx.is_main:
-                    if overrides:  # e.g. a longer train.steps: the run's config records what it now trains to
-                        rundir.write_config(run_dir, cfg)
-                    rundir.remove_partial_files(run_dir)  # temporary files a crash left behind
-                    trainer.history.truncate_after(trainer.step)  # rows a crash left past the checkpoint
+                # e.g. a longer train.steps: the run's config records what it now trains to
+                open_run_dir(trainer, resume=True, write=ctx.is_main, rewrite_config=bool(overrides))
                 return trainer
         else:
             run_dir = ctx.decide(lambda: rundir.new_run_dir(cfg.name, out, overwrite))  # rank 0's choice
 
             def prepare() -> Trainer:
                 trainer = Trainer(cfg, run_dir, progress=progress)  # validates everything before touching the disk
-                if ctx.is_main:
-                    rundir.make_run_dir(run_dir)  # an --overwrite target is removed only now
-                    rundir.write_config(run_dir, cfg)
+                open_run_dir(trainer, resume=False, write=ctx.is_main)
                 return trainer
 
         trainer = ctx.agree(prepare)  # a failure on any rank stops every rank here
@@ -80,6 +69,32 @@ def train(
         if ctx.enabled:
             distributed.shutdown()
     return Run(run_dir) if ctx.is_main else None
+
+
+def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_config: bool = False) -> None:
+    """Make `trainer`'s run directory ready, once the trainer (config, data, models) is built and checked.
+
+    A new run: the directory is created (an --overwrite target removed only now) and its config written. A
+    resumed one: the last checkpoint is loaded, then the temporary files and history rows a crash left past
+    it are removed (and with `rewrite_config`, the config rewritten). `write=False` (torchrun ranks other than
+    0) loads without touching the disk. One place for `gankit.train`, ensembles and sweeps.
+    """
+    run_dir = trainer.run_dir
+    if not resume:
+        if write:
+            rundir.make_run_dir(run_dir)
+            rundir.write_config(run_dir, trainer.config)
+        return
+    last = run_dir / rundir.LAST
+    if last.is_file():
+        trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
+        if write:
+            print(f"resuming {run_dir} from step {trainer.step:,}")
+    if write:
+        if rewrite_config:
+            rundir.write_config(run_dir, trainer.config)
+        rundir.remove_partial_files(run_dir)
+        trainer.history.truncate_after(trainer.step)
 
 
 def resolve_config(config: configs.Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> configs.Config:

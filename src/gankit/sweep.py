@@ -212,11 +212,8 @@ def status(run_dir: Path, cfg: configs.Config) -> str:
     'partial' (a run directory to resume) or 'new'."""
     if not (run_dir / rundir.CONFIG).is_file():
         return "new"
-    try:
-        metrics = json.loads((run_dir / rundir.METRICS).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return "partial"
-    if not isinstance(metrics, dict) or not metrics.get("verdict"):
+    metrics = rundir.read_metrics(run_dir)
+    if not metrics or not metrics.get("verdict"):
         return "partial"
     if metrics.get("stopped_early") or metrics["verdict"] == "diverged":
         return "finished"
@@ -267,23 +264,6 @@ def train_one(cfg: configs.Config, run_dir: Path, callbacks: Sequence[Any] = ())
         train(cfg, out=run_dir, progress=False, callbacks=callbacks)
 
 
-def _prepare_member(trainer: Any) -> None:
-    """An ensemble member's directory: made for a new trial; for a half-trained one, its checkpoint loaded and
-    what a crash left past it removed (as `gankit.train(resume=...)` does)."""
-    from gankit import checkpoint
-
-    run_dir = trainer.run_dir
-    if not (run_dir / rundir.CONFIG).is_file():
-        rundir.make_run_dir(run_dir)
-        rundir.write_config(run_dir, trainer.config)
-        return
-    if (run_dir / rundir.LAST).is_file():
-        trainer.load_state(checkpoint.load_checkpoint(run_dir / rundir.LAST, map_location=trainer.device))
-        print(f"resuming {run_dir} from step {trainer.step:,}")
-    rundir.remove_partial_files(run_dir)
-    trainer.history.truncate_after(trainer.step)
-
-
 def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopOn, stack: bool = True,
                 threads: int | None = None) -> None:
     """Train trials: stacked as one ensemble when they stack (toy MLPs), otherwise one after another.
@@ -291,6 +271,7 @@ def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopO
     import torch
 
     from gankit.ensemble import Ensemble
+    from gankit.run import open_run_dir
 
     if threads:
         torch.set_num_threads(threads)
@@ -302,8 +283,8 @@ def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopO
             print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
         else:
             print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
-            for trainer in ensemble.members:
-                _prepare_member(trainer)
+            for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded
+                open_run_dir(trainer, resume=(trainer.run_dir / rundir.CONFIG).is_file())
                 trainer.callbacks.append(stop)
             ensemble.run()
             return
@@ -344,12 +325,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise GankitError(f"--seeds must be at least 1, got {args.seeds}")
     if args.workers < 1:
         raise GankitError(f"--workers must be at least 1, got {args.workers}")
+    if args.random < 0:
+        raise GankitError(f"--random must be at least 1, got {args.random}")
     if args.random and not args.ranges:
         raise GankitError("--random N draws from --range specs: add e.g. --range optim.d.lr=1e-5:1e-2:log")
     if args.ranges and not args.random:
         raise GankitError("--range needs --random N (how many points to draw)")
-    if args.random < 0:
-        raise GankitError(f"--random must be at least 1, got {args.random}")
     if not 0 <= args.stop_after <= 1:
         raise GankitError(f"--stop-after is a fraction of training in [0, 1], got {args.stop_after}")
     grid = parse_grid(args.grid)
