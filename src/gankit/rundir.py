@@ -105,6 +105,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     _atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
+def read_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """metrics.json of a run directory; None when it is missing or damaged (the run reads as not evaluated)."""
+    try:
+        found = json.loads((Path(run_dir) / METRICS).read_text())
+    except (OSError, ValueError):  # ValueError: bad JSON or bad UTF-8
+        return None
+    return found if isinstance(found, dict) else None
+
+
 class History:
     """history.jsonl: one JSON object per logged step, appended and flushed as training goes."""
 

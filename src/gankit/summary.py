@@ -130,19 +130,11 @@ def load_summary(path: str | Path) -> RunSummary:
         raise RunDirError(f"'{config_path}' cannot be read as YAML: is the run directory damaged?") from None
     if not isinstance(config, dict):
         raise RunDirError(f"'{config_path}' is not a mapping of settings")
-    metrics = None
-    metrics_path = path / rundir.METRICS
-    if metrics_path.is_file():
-        try:
-            loaded = json.loads(metrics_path.read_text())
-            metrics = loaded if isinstance(loaded, dict) else None
-        except (json.JSONDecodeError, OSError, UnicodeDecodeError):
-            metrics = None  # a damaged metrics.json reads as not evaluated
     return RunSummary(
         path=path,
         config=config,
         history=rundir.read_history(path / rundir.HISTORY),
-        metrics=metrics,
+        metrics=rundir.read_metrics(path),  # a damaged metrics.json reads as not evaluated
         pictures=sample_pictures(path),
     )
 

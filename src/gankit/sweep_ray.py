@@ -68,20 +68,10 @@ def _trial(config: dict[str, Any], specs: dict[str, tuple[dict[str, Any], str]],
     cfg, run_dir = specs[config["trial"]]
     report = _TuneReport(stop)
     train_one(configs.from_dict(cfg), Path(run_dir), [report])
-    final = _read(run_dir)
+    final = rundir.read_metrics(Path(run_dir)) or {}
     tune.report({**_numbers(final), "step": final.get("step", 0), "verdict": str(final.get("verdict", "")),
                  "fraction": report.fraction if final.get("stopped_early") else 1.0,
                  "stopped_early": bool(final.get("stopped_early"))})
-
-
-def _read(run_dir: str) -> dict[str, Any]:
-    import json
-
-    try:
-        found = json.loads((Path(run_dir) / rundir.METRICS).read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _dirname(trial: Any) -> str:
