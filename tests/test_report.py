@@ -342,3 +342,14 @@ def test_tensorboard_missing_is_one_line_before_training(tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip()
     assert "pip install 'gankit[tensorboard]'" in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_compare_takes_an_ensembles_folder_as_its_members(tiny_runs, tmp_path):
+    # `gankit train --ensemble K --out OUT` writes OUT/member_NN run directories; `gankit compare runs/*` meets OUT.
+    runs = _three_runs(tiny_runs, tmp_path)
+    ensemble = tmp_path / "ens"
+    ensemble.mkdir()
+    for k, run in enumerate(runs[:2]):
+        run.rename(ensemble / f"member_{k:02d}")
+    table = compare([ensemble, runs[2]])
+    assert sorted(r.name for r in table.runs) == ["grid-0", "grid-1", "grid-2"]

@@ -183,8 +183,8 @@ def test_sample_command_writes_the_picture_for_the_data_kind(preset, n, settings
         (["train", "--preset", "dcgan64-folder", "--set", "data.path=/no/such/folder"], "/no/such/folder"),
         (["train", "--config", "missing.yaml"], "not found"),
         (["train"], "--preset"),
-        (["sample", "not-a-run"], "not a gankit run directory"),
-        (["train", "--resume", "not-a-run"], "not a gankit run directory"),
+        (["sample", "not-a-run"], "does not exist"),
+        (["train", "--resume", "not-a-run"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, message, capsys):
@@ -265,3 +265,14 @@ def test_an_unwritable_output_path_is_one_line_exit_2(tmp_path, capsys):
     assert main(["sample", str(run.path), "-o", str(blocker / "x.png")]) == 2
     err = capsys.readouterr().err
     assert "cannot write" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_resuming_a_complete_run_says_so_and_how_to_train_on(tmp_path, capsys):
+    import gankit
+
+    sets = ["train.steps=2", "log.every=1", "runtime.threads=1"]
+    run = gankit.train("gan-1d", out=tmp_path / "run", overrides=sets, progress=False)
+    capsys.readouterr()
+    gankit.train(None, resume=run.path, progress=False)
+    out = capsys.readouterr().out
+    assert "is complete at step 2: to train on, raise train.steps" in out and "from step" not in out

@@ -74,7 +74,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         reason = str(err).splitlines()[0].split(". ")[0][:120]  # torch's first sentence; the rest is advice
-        raise RunDirError(f"checkpoint '{path}' is unreadable or truncated ({reason})") from None
+        others = sorted(q.name for q in Path(path).parent.glob("*.pt") if q != Path(path))
+        hint = f"; other checkpoints there: {', '.join(others)}" if others else ""
+        raise RunDirError(f"checkpoint '{path}' is unreadable or truncated ({reason}){hint}") from None
     if not isinstance(state, dict) or "format" not in state:
         raise RunDirError(f"'{path}' is not a gankit checkpoint")
     if state["format"] > FORMAT:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gankit import rundir
 from gankit.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_badge
 from gankit.summary import RunSummary, flat_settings, format_value, load_summary
 
@@ -39,7 +40,9 @@ def _is_setting(key: str) -> bool:
 
 def compare(run_dirs: Sequence[str | Path]) -> Comparison:
     """Read the runs and find what differs; rows are ordered best first when they share a headline metric."""
-    runs = [load_summary(path) for path in run_dirs]
+    # An ensemble's output directory stands for its members (so `gankit compare runs/*` takes it in).
+    paths = [m for path in run_dirs for m in (rundir.ensemble_members(Path(path)) or [path])]
+    runs = [load_summary(path) for path in paths]
     values = [{k: v for k, v in flat_settings(r.config).items() if _is_setting(k)} for r in runs]
     keys: list[str] = []
     for flat in values:

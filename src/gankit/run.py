@@ -38,7 +38,7 @@ def train(
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / rundir.CONFIG).is_file():
-            raise RunDirError(f"'{run_dir}' is not a gankit run directory (no {rundir.CONFIG}): nothing to resume")
+            raise rundir.not_a_run(run_dir, ": nothing to resume")
         cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
     else:
         cfg = resolve_config(config, overrides)
@@ -88,7 +88,10 @@ def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_conf
     last = run_dir / rundir.LAST
     if last.is_file():
         trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
-        if write:
+        if write and trainer.step >= trainer.total_steps:
+            print(f"{run_dir} is complete at step {trainer.step:,}: to train on, raise train.steps or train.epochs "
+                  "(--set)")
+        elif write:
             print(f"resuming {run_dir} from step {trainer.step:,}")
     if write:
         if rewrite_config:
@@ -122,7 +125,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not (self.path / rundir.CONFIG).is_file():
-            raise RunDirError(f"'{self.path}' is not a gankit run directory (no {rundir.CONFIG})")
+            raise rundir.not_a_run(self.path)
         self.config = configs.from_dict(configs.load_yaml(self.path / rundir.CONFIG))
 
     def __repr__(self) -> str:

@@ -51,6 +51,24 @@ def _occupied(path: Path) -> bool:
     return path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
+def ensemble_members(path: Path) -> list[Path]:
+    """The member run directories of a `gankit train --ensemble` output (OUT/member_NN), in order; [] otherwise."""
+    path = Path(path)
+    return sorted(d for d in path.glob("member_*") if (d / CONFIG).is_file()) if path.is_dir() else []
+
+
+def not_a_run(path: Path, what: str = "") -> RunDirError:
+    """The one-line error for a path that is not a run directory, saying what it is instead."""
+    path = Path(path)
+    if not path.exists():
+        return RunDirError(f"'{path}' does not exist: give the path of a run directory (runs/<name>)")
+    members = ensemble_members(path)
+    if members:
+        return RunDirError(f"'{path}' is an ensemble of {len(members)} runs: give its members, e.g. "
+                           f"'{members[0]}' (or '{path}/member_*')")
+    return RunDirError(f"'{path}' is not a gankit run directory (no {CONFIG}){what}")
+
+
 def make_run_dir(path: Path) -> None:
     """Create a new run's directory; one `new_run_dir` allowed to --overwrite is removed first. Called only
     after everything was validated, so a bad setting never costs the run it would have replaced."""

@@ -123,7 +123,7 @@ def load_summary(path: str | Path) -> RunSummary:
     path = Path(path)
     config_path = path / rundir.CONFIG
     if not config_path.is_file():
-        raise RunDirError(f"'{path}' is not a gankit run directory (no {rundir.CONFIG})")
+        raise rundir.not_a_run(path)
     try:
         config = yaml.safe_load(config_path.read_text()) or {}
     except (yaml.YAMLError, OSError, UnicodeDecodeError):
