@@ -49,6 +49,8 @@ class TrainConfig:
     sampling: Literal["shuffle", "replacement"] = "shuffle"  # epochs of a fresh permutation, or draws with replacement
     d_input: Literal["sample", "sorted", "moments"] = "sample"  # what 1-D D sees: each sample, or the whole batch
     g_ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); samples come from it
+    # fresh: D's and G's updates each draw new fakes (D first); reuse: G's update, then D's on its fakes detached (dcgan.py's order: one G forward)
+    fakes: Literal["fresh", "reuse"] = "fresh"
     # Skip a D or G update whose loss or gradients are non-finite instead of stopping the run (diverged).
     # Costs one host sync per update, so it is off by default.
     skip_nonfinite: bool = False
@@ -350,6 +352,10 @@ def validate(config: Config) -> None:
         raise ConfigError("reg.clip and reg.gp both constrain the critic: use one (set reg.clip: null or reg.gp: 0)")
     if t.d_input != "sample" and reg.gp > 0:
         raise ConfigError("reg.gp needs per-sample D input: set train.d_input: sample")
+    if t.fakes == "reuse" and (t.d_steps != 1 or t.g_steps != 1 or t.d_input != "sample"):
+        why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
+        raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
+                          f"train.g_steps=1 and train.d_input=sample, got {why}: set those or train.fakes=fresh")
     if not 0.0 <= t.g_ema < 1.0:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:

@@ -43,6 +43,8 @@ def _check(members: Sequence[Trainer]) -> None:
             raise ConfigError("an ensemble trains without gradient penalty, spectral norm or a batch view of D")
         if cfg.train.skip_nonfinite:  # the stacked update has no per-member finite check
             raise ConfigError("an ensemble trains without train.skip_nonfinite: set it to false")
+        if cfg.train.fakes != "fresh":  # the stacked rounds draw fresh fakes for D, then for G
+            raise ConfigError(f"an ensemble trains with train.fakes: fresh, not {cfg.train.fakes}: set train.fakes=fresh")
         if any(True for _ in t.G.buffers()) or any(True for _ in t.D.buffers()):
             raise ConfigError("an ensemble needs models without buffers (no batch norm): use a toy MLP")
         if cfg.train.batch_size != first.config.train.batch_size:

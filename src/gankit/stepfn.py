@@ -39,6 +39,8 @@ def check_supported(trainer: Trainer) -> None:
         why = f"train.d_input '{cfg.train.d_input}'"
     elif cfg.train.skip_nonfinite:
         why = "train.skip_nonfinite"
+    elif cfg.train.fakes != "fresh":
+        why = f"train.fakes: {cfg.train.fakes}"
     elif cfg.runtime.precision != "fp32":
         why = f"runtime.precision {cfg.runtime.precision}"
     elif any(cfg.optim[w]["name"] != "adam" for w in ("g", "d")):

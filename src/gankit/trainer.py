@@ -1,7 +1,8 @@
 """The training loop, written once for every GAN variant.
 
 One iteration = `train.d_steps` discriminator updates on one real batch (fresh noise each), then
-`train.g_steps` generator updates. Losses are summed on the device and read every `log.every` steps, so
+`train.g_steps` generator updates; with `train.fakes: reuse`, one G update, then one D update on the same
+fakes, detached (PyTorch-GAN's dcgan.py order). Losses are summed on the device and read every `log.every` steps, so
 the step itself never waits on the host. Everything a resumed run needs to continue bit for bit (weights,
 optimisers, step, RNG states, the partial log sums) goes into the checkpoint.
 """
@@ -175,10 +176,12 @@ class Trainer:
         with self.autocast:
             return D(d_view(x, self.config.train.d_input)).float()
 
-    def d_step(self, real: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def d_step(self, real: torch.Tensor, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """One D update on `real` and `fake` (detached; train.fakes: reuse hands G's), or fresh fakes."""
         reg = self.config.reg
-        with torch.no_grad(), self.autocast:
-            fake = self.G(self.noise(len(real) * self.dist.world_size)).float()
+        if fake is None:
+            with torch.no_grad(), self.autocast:
+                fake = self.G(self.noise(len(real) * self.dist.world_size)).float()
         d_real, d_fake = self.critic(real), self.critic(fake)
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
@@ -189,15 +192,17 @@ class Trainer:
             clip_weights_(self.D, reg.clip)
         return loss.detach(), d_real.detach(), d_fake.detach()
 
-    def g_step(self) -> torch.Tensor:
+    def g_step(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One G update on fakes from fresh noise for `n` examples (the global batch; default train.batch_size):
+        (G's loss, the fakes detached)."""
         with self.autocast:
-            fake = self.G_train(self.noise(self.config.train.batch_size)).float()
+            fake = self.G_train(self.noise(n or self.config.train.batch_size)).float()
         loss = self.objective.g_loss(self.critic(fake), fake)  # D as the plain module (see `critic`)
         updated = _update(self.opt_g, self.sched_g, loss, check_finite=self.skip_nonfinite)
         self.skipped += not updated
         if self.G_ema is not None and updated:
             self.update_ema()
-        return loss.detach()
+        return loss.detach(), fake.detach()
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -216,13 +221,20 @@ class Trainer:
             self.sums_count += 1
             faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
             return
-        for _ in range(self.config.train.d_steps):
-            loss_d, d_real, d_fake = self.d_step(real)
-        faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
-        self.D.requires_grad_(False)  # G's update needs gradients through D, not of D's weights
-        for _ in range(self.config.train.g_steps):
-            loss_g = self.g_step()
-        self.D.requires_grad_(True)
+        if self.config.train.fakes == "reuse":  # G's update, then D's on the same fakes (PyTorch-GAN's dcgan.py)
+            self.D.requires_grad_(False)
+            loss_g, fake = self.g_step(len(real) * self.dist.world_size)  # as many fakes as real examples
+            self.D.requires_grad_(True)
+            faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
+            loss_d, d_real, d_fake = self.d_step(real, fake)
+        else:
+            for _ in range(self.config.train.d_steps):
+                loss_d, d_real, d_fake = self.d_step(real)
+            faults.crash_point("kill_mid_step", self.step)  # tests only (GANKIT_FAULT)
+            self.D.requires_grad_(False)  # G's update needs gradients through D, not of D's weights
+            for _ in range(self.config.train.g_steps):
+                loss_g, _ = self.g_step()
+            self.D.requires_grad_(True)
         if self.skipped != skipped_before:
             return  # train.skip_nonfinite: a skipped iteration's non-finite values stay out of the log means
         prob = self.objective.prob
