@@ -177,6 +177,8 @@ CASES: list[Case] = [
          "set how long to train"),
     Case("batch-view-on-2d", "1-D batch view on 2-D data", train("wgan-grid25", "train.d_input=sorted"),
          "is for 1-D data"),
+    Case("reuse-n-critic", "fakes reused (G's update, then D's) with 2 D updates an iteration",
+         train("gan-grid25", "train.fakes=reuse", "train.d_steps=2"), "train.fakes: reuse"),
     Case("eval-without-metrics", "evaluation during training on data without metrics",
          train("dcgan64-folder", *TINY_FOLDER, "log.eval_every=10"), "log.eval_every", _good_folder),
     # -- the command line

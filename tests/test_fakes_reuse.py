@@ -98,6 +98,37 @@ def test_reuse_keeps_ema_and_clipping_working(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(ema_before, trainer.G_ema.parameters()))
 
 
+def test_reuse_hands_gs_fakes_to_ds_update_and_its_gradient_penalty(monkeypatch, tmp_path):
+    import gankit.trainer as trainer_module
+
+    sets = ["data.points_per_mode=20", "train.batch_size=64", "runtime.device=cpu", "log.eval_every=0",
+            "train.fakes=reuse", "train.d_steps=1"]
+    trainer = Trainer(resolve_config("wgan-gp-grid25", sets), tmp_path / "run", progress=False)
+    made, penalised = [], []
+    trainer.G.register_forward_hook(lambda _m, _a, out: made.append(out.detach().clone()))
+    penalty = trainer_module.gradient_penalty
+    monkeypatch.setattr(trainer_module, "gradient_penalty",
+                        lambda D, real, fake, **kw: penalised.append(fake) or penalty(D, real, fake, **kw))
+    trainer.iteration()
+    assert len(made) == len(penalised) == 1
+    assert torch.equal(penalised[0], made[0]) and not penalised[0].requires_grad  # G's fakes, detached
+    assert torch.isfinite(trainer.sums).all()
+
+
+def test_reuse_skips_a_non_finite_g_update_and_still_updates_d(monkeypatch, tmp_path):
+    sets = ["data.points_per_mode=20", "train.batch_size=64", "runtime.device=cpu", "log.eval_every=0",
+            "train.fakes=reuse", "train.skip_nonfinite=true"]
+    trainer = Trainer(resolve_config("gan-grid25", sets), tmp_path / "run", progress=False)
+    g_loss = trainer.objective.g_loss
+    monkeypatch.setattr(type(trainer.objective), "g_loss", lambda self, d_fake, fake: g_loss(d_fake, fake) * float("nan"))
+    g_before = [p.clone() for p in trainer.G.parameters()]
+    d_before = [p.clone() for p in trainer.D.parameters()]
+    trainer.iteration()
+    assert trainer.skipped == 1 and trainer.sums_count == 0  # G's update skipped; the iteration is not logged
+    assert all(torch.equal(a, b) for a, b in zip(g_before, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.D.parameters()))
+
+
 @pytest.mark.parametrize("bad, what", [("train.d_steps=2", "train.d_steps 2"), ("train.g_steps=3", "train.g_steps 3")])
 def test_reuse_with_more_than_one_update_is_one_line_exit_2(bad, what, capsys, tmp_path):
     out = tmp_path / "run"
