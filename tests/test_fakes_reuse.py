@@ -149,6 +149,11 @@ def test_reuse_refusals_are_one_line(tmp_path):
     config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.fakes=reuse"])
     with pytest.raises(ConfigError, match="runtime.compile: step trains MLP GANs with adam, without train.fakes: reuse"):
         Trainer(config, tmp_path / "run", progress=False)
+    from gankit.ensemble import _check
+
+    member = Trainer(resolve_config("wgan-grid25", ["train.fakes=reuse"]), tmp_path / "member", progress=False)
+    with pytest.raises(ConfigError, match="an ensemble trains with train.fakes: fresh"):
+        _check([member])
 
 
 @pytest.mark.parametrize("preset, settings", [
