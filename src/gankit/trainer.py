@@ -148,7 +148,7 @@ class Trainer:
         self.tensorboard = TensorBoard(self.run_dir) if cfg.log.tensorboard and self.dist.is_main else None
         if self.tensorboard is not None:
             self.history = self.tensorboard.mirror(self.history)
-        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=cfg.runtime.precision == "bf16")
+        self.bf16 = cfg.runtime.precision == "bf16"
         self.diverged_at: int | None = None
         self.skip_nonfinite = cfg.train.skip_nonfinite
         self.skipped = 0  # updates skipped as non-finite in this log interval (train.skip_nonfinite)
@@ -169,20 +169,26 @@ class Trainer:
         z = sample_latent(n, self.config.latent.dim, self.config.latent.dist, self.noise_rng, self.device)
         return self.dist.shard(z)
 
+    def autocast(self) -> torch.autocast:
+        """runtime.precision bf16: a fresh autocast context (one object entered twice, nested, would restore
+        the wrong state on exit)."""
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16)
+
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         # Under torchrun the D step runs through D's DDP wrapper (its gradients are averaged); the G step (D's
         # weights frozen) and pictures use the plain module, so D's hooks and collectives stay out of them.
         D = self.D_train if self.D_train is not self.D and _learns(self.D) else self.D
-        with self.autocast:
+        with self.autocast():
             return D(d_view(x, self.config.train.d_input)).float()
 
     def d_step(self, real: torch.Tensor, fake: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """One D update on `real` and `fake` (detached; train.fakes: reuse hands G's), or fresh fakes."""
         reg = self.config.reg
         if fake is None:
-            with torch.no_grad(), self.autocast:
+            with torch.no_grad(), self.autocast():
                 fake = self.G(self.noise(len(real) * self.dist.world_size)).float()
-        d_real, d_fake = self.critic(real), self.critic(fake)
+        with self.autocast():  # one region: D's weights are cast to bf16 once for both batches (autocast's cache)
+            d_real, d_fake = self.critic(real), self.critic(fake)
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
         if reg.gp > 0:
             loss = loss + reg.gp * gradient_penalty(self.D_train, real, fake, center=reg.gp_center)
@@ -195,7 +201,7 @@ class Trainer:
     def g_step(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One G update on fakes from fresh noise for `n` examples (the global batch; default train.batch_size):
         (G's loss, the fakes detached)."""
-        with self.autocast:
+        with self.autocast():
             fake = self.G_train(self.noise(n or self.config.train.batch_size)).float()
         loss = self.objective.g_loss(self.critic(fake), fake)  # D as the plain module (see `critic`)
         updated = _update(self.opt_g, self.sched_g, loss, check_finite=self.skip_nonfinite)
