@@ -3,7 +3,8 @@ wall time, peak memory, final metrics and verdict, as `gankit train` runs it (ev
 pictures, checkpoints and all).
 
     python benchmarks/post004_full.py --threads 2 --isa avx2 --tcmalloc
-    python benchmarks/post004_full.py [--threads N] [--compile step|true|false] [--isa avx2] [--tcmalloc]
+    python benchmarks/post004_full.py [--threads N] [--compile step|true|false] [--precision fp32|bf16]
+                                      [--isa avx2] [--tcmalloc]
                                       [--steps N] [--out DIR] [--no-write]
 
 The run is a fresh `python -m gankit train --preset wgan-grid25` process (compilation, data, every writer
@@ -35,6 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", default="step", choices=["step", "true", "false"])
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="runtime.precision")
     parser.add_argument("--isa", choices=["avx2"], default=None, help="ATEN_CPU_CAPABILITY for the run")
     parser.add_argument("--tcmalloc", action="store_true", help="LD_PRELOAD=libtcmalloc_minimal.so.4")
     parser.add_argument("--steps", type=int, default=None, help="shorten the run (a try-out, not the figure)")
@@ -48,7 +50,7 @@ def main() -> None:
         if not ctypes.util.find_library("tcmalloc_minimal"):
             raise SystemExit("no libtcmalloc_minimal.so.4 here (Debian: apt-get install libtcmalloc-minimal4)")
         env["LD_PRELOAD"] = "libtcmalloc_minimal.so.4"
-    sets = [f"runtime.compile={args.compile}", f"runtime.threads={args.threads}"]
+    sets = [f"runtime.compile={args.compile}", f"runtime.threads={args.threads}", f"runtime.precision={args.precision}"]
     if args.steps:
         sets.append(f"train.steps={args.steps}")
     with tempfile.TemporaryDirectory() as tmp:
