@@ -76,7 +76,7 @@ class RuntimeConfig:
     # (gankit.models.subpixel): the same function and weights, 2.25x fewer multiply-adds; false: as built
     subpixel: bool = True
     # torch.compile G and D (gankit.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
-    # step: the whole iteration as one compiled function (gankit.stepfn; MLP GANs with adam)
+    # step: the whole iteration as one compiled function (gankit.stepfn; MLP GANs with adam; fp32 or bf16)
     compile: Literal[False, True, "step"] = False
 
 

@@ -10,6 +10,10 @@ checkpoints and resume are exactly an eager run's. What stays on the host: the r
 (the trainer's own RNG streams, drawn in eager order), the learning rates and Adam's bias corrections (Python
 floats from the schedulers, as eager Adam computes them), and the log sums.
 
+`runtime.precision: bf16` as the eager trainer runs it: G's and D's forward passes under autocast (the
+trainer's device type, bfloat16), their outputs cast to fp32 before the losses; the master weights, the
+gradients the update sees and Adam's moments stay fp32.
+
 A compiled run equals the eager run to float tolerance, not bit for bit (inductor fuses and reorders the
 arithmetic); a compiled run resumed from a checkpoint continues as the uninterrupted compiled run would.
 """
@@ -41,8 +45,6 @@ def check_supported(trainer: Trainer) -> None:
         why = "train.skip_nonfinite"
     elif cfg.train.fakes != "fresh":
         why = f"train.fakes: {cfg.train.fakes}"
-    elif cfg.runtime.precision != "fp32":
-        why = f"runtime.precision {cfg.runtime.precision}"
     elif any(cfg.optim[w]["name"] != "adam" for w in ("g", "d")):
         why = "optimisers other than adam"
     elif any(True for m in (trainer.G, trainer.D) for _ in m.buffers()):
@@ -89,6 +91,7 @@ class CompiledStep:
         og, od = (cfg.optim[w] for w in ("g", "d"))
         self.hyper_g = (tuple(og["betas"]), og["eps"], og["weight_decay"])
         self.hyper_d = (tuple(od["betas"]), od["eps"], od["weight_decay"])
+        self.device_type, self.bf16 = trainer.device.type, cfg.runtime.precision == "bf16"  # forward passes: autocast
         fastpath.use_inductor_cache()
         self.fn = torch.compile(self._iteration, dynamic=False)
 
@@ -97,12 +100,15 @@ class CompiledStep:
                    gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], ema: list[Tensor]) -> tuple[Any, ...]:
         t, obj, clip = self.t, self.t.objective, self.t.config.reg.clip
         G, D = t.G, t.D
+        device_type, bf16 = self.device_type, self.bf16
 
         def g_out(params: list[Tensor], z: Tensor) -> Tensor:
-            return functional_call(G, dict(zip(self.g_names, params)), (z,))
+            with torch.autocast(device_type, torch.bfloat16, enabled=bf16):
+                return functional_call(G, dict(zip(self.g_names, params)), (z,))
 
         def d_out(params: list[Tensor], x: Tensor) -> Tensor:
-            return functional_call(D, dict(zip(self.d_names, params)), (x,)).float()
+            with torch.autocast(device_type, torch.bfloat16, enabled=bf16):
+                return functional_call(D, dict(zip(self.d_names, params)), (x,)).float()
 
         def d_loss(params: list[Tensor], real: Tensor, fake: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
             d_real, d_fake = d_out(params, real), d_out(params, fake)
