@@ -1,7 +1,7 @@
 """Post 004's 2-D toy GAN: the classic PyTorch loop against gankit's trainer, side by side, plus peak memory.
 
     python benchmarks/toy_speed.py --threads 1 --variants avx2,tcmalloc,avx2+tcmalloc --memory
-    python benchmarks/toy_speed.py [--iters 200] [--repeats 5] [--warmup 20] [--threads N] [--with-compile]
+    python benchmarks/toy_speed.py [--iters 200] [--repeats 5] [--warmup 20] [--threads N] [--with-compile] [--isolate]
                                    [--variants V,...] [--memory] [--gpu] [--no-write]
 
 The classic loop is written here for the comparison, as such loops are commonly written: nn.Sequential of
@@ -9,7 +9,8 @@ Linear + nn.ELU (3x128, G 4 -> 2, D 2 -> 1), the data as one tensor shuffled eve
 (lr 1e-4, betas (0.5, 0.999), eps 1e-7) with a LambdaLR Keras decay, D's weights clipped to +-0.1 parameter by
 parameter after every D step, and both losses read with `.item()` every step. gankit runs the `wgan-grid25`
 preset's Trainer.iteration() (logging, pictures and evaluation are outside the timed loop for both): eager
-(the defaults), `runtime.compile: step` (the whole iteration compiled, gankit.stepfn) and, with
+(the defaults), `runtime.compile: step` (the whole iteration compiled, gankit.stepfn), the same with
+`runtime.precision: bf16` (opt-in; its quality at equal steps is in RESULTS.md) and, with
 --with-compile, `runtime.compile: true` (G and D compiled separately).
 
 The contenders take turns: every repeat times `--iters` iterations of each in turn, warm-up (and compilation)
@@ -47,7 +48,8 @@ from gankit.run import resolve_config
 from gankit.trainer import Trainer
 
 SECTION = "## toy speed (wgan-grid25, 3x128 ELU MLPs, batch 512)"
-GANKIT = {"gankit": [], "gankit compiled": ["runtime.compile=true"], "gankit step": ["runtime.compile=step"]}
+GANKIT = {"gankit": [], "gankit compiled": ["runtime.compile=true"], "gankit step": ["runtime.compile=step"],
+          "gankit step bf16": ["runtime.compile=step", "runtime.precision=bf16"]}
 ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2"}, "tcmalloc": {"LD_PRELOAD": "libtcmalloc_minimal.so.4"}}
 
 
@@ -158,6 +160,7 @@ def main() -> None:
     parser.add_argument("--with-compile", action="store_true", help="add runtime.compile=true (G, D compiled)")
     parser.add_argument("--variants", default="", help="compiled step in workers: avx2, tcmalloc, avx2+tcmalloc")
     parser.add_argument("--memory", action="store_true", help="peak RSS of classic, gankit, gankit step")
+    parser.add_argument("--isolate", action="store_true", help="every contender in its own process")
     parser.add_argument("--gpu", action="store_true", help="run every contender on CUDA")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -178,9 +181,12 @@ def main() -> None:
     if any("tcmalloc" in v for v in variants) and not ctypes.util.find_library("tcmalloc_minimal"):
         raise SystemExit("no libtcmalloc_minimal.so.4 here (Debian: apt-get install libtcmalloc-minimal4)")
 
-    names = ["classic", "gankit", *(["gankit compiled"] if args.with_compile else []), "gankit step"]
+    names = ["classic", "gankit", *(["gankit compiled"] if args.with_compile else []), "gankit step",
+             "gankit step bf16"]
     with tempfile.TemporaryDirectory() as work:
-        local = {name: make_step(name, base, work, device) for name in names}
+        # --isolate: every contender in a process of its own (one loop's allocations and thread pool state
+        # cannot slow another's); they still take turns, repeat by repeat
+        local = {} if args.isolate else {name: make_step(name, base, work, device) for name in names}
         warmup_s = {}
         for name, step in local.items():
             start = time.perf_counter()
@@ -188,7 +194,7 @@ def main() -> None:
                 step()
             sync()
             warmup_s[name] = time.perf_counter() - start
-        workers = {}
+        workers = {name: Worker(name, {}, args) for name in names} if args.isolate else {}
         for v in variants:
             env = {k: val for part in v.split("+") for k, val in ENV[part].items()}
             workers[f"gankit step, {v.replace('+', ' + ')} (own process)"] = Worker("gankit step", env, args)
