@@ -7,7 +7,8 @@ Off unless the environment variable is set (then one dictionary lookup per point
 kills the process with SIGKILL (no handler, no cleanup: what a power cut or the OOM killer does) at <point>
 of step N. Points:
 
-- `kill_mid_step`: in iteration N+1, after D's updates and before G's (the step counter still reads N);
+- `kill_mid_step`: in iteration N+1, after D's updates and before G's (`train.fakes: reuse`: after G's and before
+  D's; the step counter still reads N);
 - `kill_during_checkpoint`: in the first checkpoint write of step N, half of the temporary file written;
 - `kill_during_picture`: writing the picture of step N, half of the temporary file written.
 
