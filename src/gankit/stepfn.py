@@ -91,7 +91,6 @@ class CompiledStep:
         og, od = (cfg.optim[w] for w in ("g", "d"))
         self.hyper_g = (tuple(og["betas"]), og["eps"], og["weight_decay"])
         self.hyper_d = (tuple(od["betas"]), od["eps"], od["weight_decay"])
-        self.device_type, self.bf16 = trainer.device.type, cfg.runtime.precision == "bf16"  # forward passes: autocast
         fastpath.use_inductor_cache()
         self.fn = torch.compile(self._iteration, dynamic=False)
 
@@ -100,14 +99,13 @@ class CompiledStep:
                    gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], ema: list[Tensor]) -> tuple[Any, ...]:
         t, obj, clip = self.t, self.t.objective, self.t.config.reg.clip
         G, D = t.G, t.D
-        device_type, bf16 = self.device_type, self.bf16
 
         def g_out(params: list[Tensor], z: Tensor) -> Tensor:
-            with torch.autocast(device_type, torch.bfloat16, enabled=bf16):
+            with t.autocast():  # the eager trainer's own context (runtime.precision)
                 return functional_call(G, dict(zip(self.g_names, params)), (z,))
 
         def d_out(params: list[Tensor], x: Tensor) -> Tensor:
-            with torch.autocast(device_type, torch.bfloat16, enabled=bf16):
+            with t.autocast():
                 return functional_call(D, dict(zip(self.d_names, params)), (x,)).float()
 
         def d_loss(params: list[Tensor], real: Tensor, fake: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
