@@ -22,7 +22,7 @@ sub-pixel upsampling and channels_last for conv models, foreach Adam): fp32 (the
 
 Timing: warm-up excluded; every repeat times `--iters` iterations of each contender in turn (interleaved), so
 all see the same load; times are medians over repeats, ratios the median of per-repeat ratios. gankit tunes
-glibc's allocator process-wide on CPU (gankit.fastpath.tune_allocator) and that cannot be undone, so the
+glibc's allocator process-wide on CPU (gankit.training.fastpath.tune_allocator) and that cannot be undone, so the
 classic loops are first timed alone with glibc's defaults (the loop as people run it), then again interleaved
 with gankit under the tuned allocator (a harder baseline); ratios against both are reported. Memory (unless
 --no-memory): each loop runs in a fresh process (`--child`) for warm-up + --iters iterations, and its peak RSS
@@ -55,10 +55,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from gankit.api import resolve_config
 from gankit.data import build_data
 from gankit.models import build_discriminator, build_generator
-from gankit.run import resolve_config
-from gankit.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 SECTION = "## conv speed (DCGAN-MNIST: PyTorch-GAN's dcgan.py and lsgan-mnist)"
 OLD_SECTION = "## conv speed (lsgan-mnist, post 000's G and D, batch 128)"  # this script's heading before
@@ -294,7 +294,7 @@ def main() -> None:
     if args.gpu and not torch.cuda.is_available():
         sys.exit("--gpu: no CUDA GPU visible")
     device = torch.device("cuda" if args.gpu else "cpu")
-    if args.gpu:  # what gankit.fastpath.configure_device sets for gankit; the classic loops get it too
+    if args.gpu:  # what gankit.training.fastpath.configure_device sets for gankit; the classic loops get it too
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     if args.child:

@@ -5,7 +5,7 @@
 
 The references are one member trained alone: by gankit's fastest path for it (the `Trainer` with
 `runtime.compile: step`, compilation in the warm-up), by the eager `Trainer` (the defaults), and by the classic
-loop of benchmarks/toy_speed.py; the ensembles are `gankit.ensemble.Ensemble` of 1 and K members (seeds
+loop of benchmarks/toy_speed.py; the ensembles are `gankit.scale.ensemble.Ensemble` of 1 and K members (seeds
 0..K-1). Each repeat times `--iters` iterations of each in turn after a warm-up; medians of the per-repeat
 ratios. Writes the "ensemble speed" section of RESULTS.md.
 """
@@ -21,9 +21,9 @@ import torch
 from results_md import command, machine, replace_section, timed
 from toy_speed import classic_step
 
-from gankit.ensemble import Ensemble, seed_configs
-from gankit.run import resolve_config
-from gankit.trainer import Trainer
+from gankit.api import resolve_config
+from gankit.scale.ensemble import Ensemble, seed_configs
+from gankit.training.trainer import Trainer
 
 SECTION = "## ensemble speed (wgan-grid25, K members stacked)"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 import gankit
-from gankit import rundir
-from gankit.trainer import Trainer
+from gankit.store import rundir
+from gankit.training.trainer import Trainer
 
 HEADING = "## Memory over a long run (benchmarks/memory_flat.py)"
 EVERY = 100

@@ -19,8 +19,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit.compare import compare, write_html
-from gankit.report import write_report
+from gankit.view.compare import compare, write_html
+from gankit.view.report import write_report
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM = next((found for found in map(shutil.which, NAMES) if found), None)

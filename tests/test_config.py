@@ -4,9 +4,9 @@ import pytest
 import yaml
 
 from gankit import config as configs
+from gankit.api import resolve_config
 from gankit.errors import ConfigError
 from gankit.presets import load_preset, preset_names, preset_table
-from gankit.run import resolve_config
 
 EXPECTED_PRESETS = {
     "lsgan-mnist", "dcgan-mnist-tf", "gan-1d", "gan-mlp-mnist", "dcgan-mnist-keras", "wgan-grid25",

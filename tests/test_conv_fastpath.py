@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from gankit.api import resolve_config
 from gankit.data import build_data
 from gankit.errors import ConfigError
 from gankit.models import build_discriminator, build_generator
 from gankit.models.subpixel import SubpixelConv2d, use_subpixel_
-from gankit.run import resolve_config
-from gankit.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 SMALL = ["data.limit=128", "train.batch_size=16", "runtime.device=cpu", "log.every=1"]
 

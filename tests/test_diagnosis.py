@@ -9,10 +9,10 @@ from PIL import Image
 
 import gankit
 from gankit import metrics
-from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
-from gankit.diagnosis import VERDICTS, rank_key, verdict
+from gankit.metrics.diagnosis import VERDICTS, rank_key, verdict
 from gankit.metrics.toy import metrics_1d, metrics_mixture, sample_mixture
+from gankit.store.checkpoint import load_checkpoint
 
 AXIS = [-4.0, -2.0, 0.0, 2.0, 4.0]
 MODES = np.array([[x, y] for y in AXIS for x in AXIS])  # grid25's 25 modes
@@ -275,8 +275,8 @@ def test_bad_eval_every_is_one_line_exit_2(setting, message, tmp_path, capsys):
 
 
 def test_eval_leaves_the_training_rng_streams_alone(tmp_path):
-    from gankit.run import resolve_config
-    from gankit.trainer import Trainer
+    from gankit.api import resolve_config
+    from gankit.training.trainer import Trainer
 
     cfg = resolve_config("gan-grid25", ["data.points_per_mode=40", "train.steps=5", "log.eval_every=1"])
     trainer = Trainer(cfg, tmp_path / "run", progress=False)

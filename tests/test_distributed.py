@@ -1,6 +1,6 @@
 """torchrun: two processes (gloo on the CPU) train one run with DistributedDataParallel (docs/scaling.md).
 
-Every rank appends a hash of its weights after every step ($GANKIT_DIST_TRACE, gankit.distributed.trace_weights);
+Every rank appends a hash of its weights after every step ($GANKIT_DIST_TRACE, gankit.training.distributed.trace_weights);
 the tests compare the ranks step by step, check that rank 0 alone wrote one run directory, that a killed
 torchrun job resumes to the uninterrupted result bit for bit, that two ranks compute what one process computes
 with the same global batch, and that a failure on one rank stops every rank with one line.
@@ -19,10 +19,11 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit import distributed, rundir
-from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
 from gankit.errors import ConfigError
+from gankit.store import rundir
+from gankit.store.checkpoint import load_checkpoint
+from gankit.training import distributed
 
 # gan-grid25 (MLPs, no batch norm) for 6 steps: checkpoints every 3, a history row every 2; eval only at the end.
 TOY = ["runtime.threads=1", "train.steps=6", "train.batch_size=64", "data.points_per_mode=50", "log.every=2",
@@ -168,8 +169,8 @@ def test_a_failure_on_rank_0_stops_every_rank_with_one_line(tmp_path):
 
 
 def test_each_rank_reads_a_disjoint_slice_of_the_single_process_batch():
-    from gankit.batching import Batcher
     from gankit.data import build_data
+    from gankit.training.batching import Batcher
 
     data = build_data("grid25", {"points_per_mode": 10})
     common = {"drop_last": True, "sampling": "shuffle", "seed": 3, "device": torch.device("cpu")}

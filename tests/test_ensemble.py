@@ -6,11 +6,11 @@ import pytest
 import torch
 
 import gankit
-from gankit.checkpoint import load_checkpoint
+from gankit.api import resolve_config
 from gankit.cli import main
-from gankit.ensemble import train_ensemble
 from gankit.errors import ConfigError
-from gankit.run import resolve_config
+from gankit.scale.ensemble import train_ensemble
+from gankit.store.checkpoint import load_checkpoint
 
 SMALL = ["data.points_per_mode=20", "train.batch_size=64", "train.steps=6", "log.every=3", "log.sample_every=6",
          "log.checkpoint_every=6", "log.eval_every=0", "generator.hidden=32", "discriminator.hidden=32"]

@@ -15,10 +15,10 @@ from test_train import (
 )
 
 import gankit
+from gankit.api import resolve_config
 from gankit.cli import main
 from gankit.errors import ConfigError
-from gankit.run import resolve_config
-from gankit.trainer import Trainer
+from gankit.training.trainer import Trainer
 
 
 def dcgan_py_loop(G, D, opt_g, opt_d, reals, noises):
@@ -99,7 +99,7 @@ def test_reuse_keeps_ema_and_clipping_working(tmp_path):
 
 
 def test_reuse_hands_gs_fakes_to_ds_update_and_its_gradient_penalty(monkeypatch, tmp_path):
-    import gankit.trainer as trainer_module
+    import gankit.training.trainer as trainer_module
 
     sets = ["data.points_per_mode=20", "train.batch_size=64", "runtime.device=cpu", "log.eval_every=0",
             "train.fakes=reuse", "train.d_steps=1"]
@@ -149,7 +149,7 @@ def test_reuse_refusals_are_one_line(tmp_path):
     config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.fakes=reuse"])
     with pytest.raises(ConfigError, match="runtime.compile: step trains MLP GANs with adam, without train.fakes: reuse"):
         Trainer(config, tmp_path / "run", progress=False)
-    from gankit.ensemble import _check
+    from gankit.scale.ensemble import _check
 
     member = Trainer(resolve_config("wgan-grid25", ["train.fakes=reuse"]), tmp_path / "member", progress=False)
     with pytest.raises(ConfigError, match="an ensemble trains with train.fakes: fresh"):

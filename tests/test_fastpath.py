@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import gankit
-from gankit import fastpath
-from gankit.checkpoint import load_checkpoint
+from gankit.api import resolve_config
 from gankit.errors import ConfigError
-from gankit.run import resolve_config
-from gankit.trainer import Trainer
+from gankit.store.checkpoint import load_checkpoint
+from gankit.training import fastpath
+from gankit.training.trainer import Trainer
 
 
 def test_inductor_cache_is_keyed_by_torch_version_and_cpu_isa(monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.errors import ConfigError
-from gankit.objectives import OBJECTIVES
+from gankit.parts.objectives import OBJECTIVES
 
 LOG2 = math.log(2.0)
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from gankit.errors import ConfigError
-from gankit.optim import OPTIMIZERS, build_optimizer
+from gankit.parts.optim import OPTIMIZERS, build_optimizer
 
 
 def test_registered_names_and_settings():

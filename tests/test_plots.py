@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit import plots
+from gankit.view import plots
 
 
 def _load(path: Path) -> np.ndarray:

@@ -4,7 +4,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from gankit.errors import ConfigError
-from gankit.regularizers import add_spectral_norm, clip_weights_, gradient_penalty
+from gankit.parts.penalties import add_spectral_norm, clip_weights_, gradient_penalty
 
 
 def linear_critic(w: list[float]) -> nn.Module:

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit import rundir
-from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
+from gankit.store import rundir
+from gankit.store.checkpoint import load_checkpoint
 
 # gan-1d for 30 steps: pictures and checkpoints every 10 steps, evaluation (best.pt) every 15, a history row every 3.
 CRASH = ["runtime.threads=1", "train.steps=30", "log.every=3", "log.sample_every=10", "log.checkpoint_every=10",
@@ -113,7 +113,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
 
 
 def test_a_second_ctrl_c_stops_at_once():
-    from gankit.trainer import _signals_to_flag
+    from gankit.training.trainer import _signals_to_flag
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with _signals_to_flag() as caught:
@@ -130,12 +130,12 @@ def test_a_second_ctrl_c_stops_at_once():
 
 
 def test_the_cli_turns_an_immediate_stop_into_exit_130_and_one_line(monkeypatch, capsys):
-    import gankit.run
+    import gankit.api
 
     def stopped(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gankit.run, "train", stopped)
+    monkeypatch.setattr(gankit.api, "train", stopped)
     assert main(["train", "--preset", "gan-1d", "--no-progress"]) == 130
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err and "Traceback" not in err
@@ -147,7 +147,7 @@ NONFINITE = ["runtime.threads=1", "train.steps=40", "log.every=5", "log.checkpoi
 
 def _poison_d_scores(monkeypatch, value: float, steps: range) -> None:
     """D's scores in its own update become `value` at `steps` (G's updates are untouched)."""
-    from gankit.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     real_critic = Trainer.critic
 
@@ -174,7 +174,7 @@ def test_a_non_finite_loss_stops_the_run_diverged_and_keeps_the_last_finite_chec
 
 
 def test_non_finite_weights_stop_the_run_diverged(monkeypatch, tmp_path, capsys):
-    from gankit.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     real_g_step = Trainer.g_step
 
@@ -194,8 +194,8 @@ def test_non_finite_weights_stop_the_run_diverged(monkeypatch, tmp_path, capsys)
 
 
 def test_skip_nonfinite_leaves_weights_and_optimiser_state_unchanged(tmp_path):
-    from gankit.run import resolve_config
-    from gankit.trainer import Trainer
+    from gankit.api import resolve_config
+    from gankit.training.trainer import Trainer
 
     trainer = Trainer(resolve_config("gan-1d", ["train.skip_nonfinite=true", "runtime.threads=1"]), tmp_path / "run")
     real = trainer.batcher.batch(0, trainer.data_rng)
@@ -228,7 +228,7 @@ def _enospc(path=None):
 
 
 def _fail_checkpoint(monkeypatch):
-    import gankit.checkpoint
+    import gankit.store.checkpoint
 
     real_save = torch.save
 
@@ -238,13 +238,13 @@ def _fail_checkpoint(monkeypatch):
             raise _enospc()
         return real_save(state, handle, *args, **kwargs)
 
-    monkeypatch.setattr(gankit.checkpoint.torch, "save", save)
+    monkeypatch.setattr(gankit.store.checkpoint.torch, "save", save)
 
 
 def _fail_picture(monkeypatch):
-    import gankit.trainer
+    import gankit.training.trainer
 
-    real_plot = gankit.trainer.plot_samples
+    real_plot = gankit.training.trainer.plot_samples
 
     def plot(data, fake, path, *args, **kwargs):
         if "0000020" in Path(path).name:
@@ -252,7 +252,7 @@ def _fail_picture(monkeypatch):
             raise _enospc(str(path))
         return real_plot(data, fake, path, *args, **kwargs)
 
-    monkeypatch.setattr(gankit.trainer, "plot_samples", plot)
+    monkeypatch.setattr(gankit.training.trainer, "plot_samples", plot)
 
 
 def _fail_history(monkeypatch):
@@ -352,11 +352,11 @@ def test_export_writes_safetensors_that_rebuild_the_generator(preset, settings, 
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from gankit.batching import sample_latent
     from gankit.config import from_dict
     from gankit.config import settings as part_settings
-    from gankit.export import load_generator
     from gankit.models import build_generator
+    from gankit.store.export import load_generator
+    from gankit.training.batching import sample_latent
 
     run = gankit.train(preset, out=tmp_path / "run", progress=False,
                        overrides=[*settings, "runtime.threads=1", "log.eval_every=0"])
@@ -399,7 +399,7 @@ def test_memory_stays_flat_over_thousands_of_steps(monkeypatch, tmp_path):
     """The short version of benchmarks/memory_flat.py (100,000 steps, in benchmarks/RESULTS.md): RSS after step
     2,000 within 10% of RSS after step 500. Catches a per-step leak of ~50 KB or more (a kept autograd graph,
     tensors appended per step); smaller leaks need the long run."""
-    from gankit.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     rss = {}
     real_log_row = Trainer.log_row

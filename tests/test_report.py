@@ -16,11 +16,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from gankit import curves
-from gankit.animate import MAX_FRAMES, WIDTH, sample_pictures, spread
 from gankit.cli import main
-from gankit.compare import compare, terminal_table
-from gankit.report import SECTIONS, write_report
+from gankit.view import curves
+from gankit.view.animate import MAX_FRAMES, WIDTH, sample_pictures, spread
+from gankit.view.compare import compare, terminal_table
+from gankit.view.report import SECTIONS, write_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 

@@ -6,8 +6,8 @@ import math
 import pytest
 
 import gankit
-from gankit import sweep
 from gankit.cli import main
+from gankit.scale import sweep
 
 # A toy sweep in seconds: 1,000 points, narrow MLPs, 20 steps, an eval row every 10 (so --stop-on can act).
 SMALL = ["data.points_per_mode=40", "train.batch_size=64", "train.steps=20", "log.every=10", "log.eval_every=10",
@@ -40,7 +40,7 @@ def test_grid_x_seeds_trains_every_combination_compares_and_resumes(tmp_path, ca
     assert "optim.d.lr=1e-4,reg.clip=0.01,seed=1" in [d.name for d in dirs]
     for d in dirs:
         metrics = json.loads((d / "metrics.json").read_text())
-        assert metrics["verdict"] in gankit.diagnosis.VERDICTS
+        assert metrics["verdict"] in gankit.metrics.diagnosis.VERDICTS
         assert sweep.status(d, gankit.load_run(d).config) == "finished"
         assert d.name in printed  # a row of the table
     resumed = [r["step"] for r in gankit.load_run(half).history if "loss_d" in r]

@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import gankit
-from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
 from gankit.presets import preset_names
+from gankit.store.checkpoint import load_checkpoint
 
 TINY = {  # a few steps of every preset on small data
     "lsgan-mnist": ["data.limit=300", "train.steps=3"],
@@ -233,7 +233,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch, capsys):
-    from gankit.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
     real_d_step = Trainer.d_step
 

@@ -15,7 +15,7 @@ __all__ = ["Run", "__version__", "load_run", "train"]
 def __getattr__(name: str) -> Any:
     # Lazy, so `gankit presets` and `--help` answer without importing torch.
     if name in ("Run", "load_run", "train"):
-        from gankit import run
+        from gankit import api
 
-        return getattr(run, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'gankit' has no attribute '{name}'")

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="a run's weights as .safetensors (no pickle), with its config")
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("-o", "--output", default=None, help="output file (default RUN_DIR/weights.safetensors)")
-    from gankit.sweep import add_parser as add_sweep_parser
+    from gankit.scale.sweep import add_parser as add_sweep_parser
 
     add_sweep_parser(commands)
     return parser
@@ -80,13 +80,13 @@ def cmd_presets(_args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gankit.run import train
+    from gankit.api import train
 
     if args.tensorboard:
         args.overrides.append("log.tensorboard=true")
     if args.ensemble:
-        from gankit.distributed import from_env
-        from gankit.ensemble import cmd_train_ensemble
+        from gankit.scale.ensemble import cmd_train_ensemble
+        from gankit.training.distributed import from_env
 
         if from_env().enabled:
             raise GankitError("--ensemble stacks members in one process: run it without torchrun")
@@ -111,15 +111,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.report import picture_title
-    from gankit.run import load_run
-    from gankit.summary import load_summary
+    from gankit.api import load_run
+    from gankit.view.report import picture_title
+    from gankit.view.summary import load_summary
 
     if args.n is not None and args.n < 1:
         raise GankitError(f"-n must be at least 1, got {args.n}")
     run = load_run(args.run_dir)
     if args.interpolate:
-        from gankit.interpolate import interpolation_grid
+        from gankit.view.interpolate import interpolation_grid
 
         path = interpolation_grid(run, Path(args.output or "interpolation.png"), rows=args.n or 8, seed=args.seed)
     else:
@@ -133,7 +133,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from gankit.run import load_run
+    from gankit.api import load_run
 
     if args.n is not None and args.n < 2:
         raise GankitError(f"--n must be at least 2, got {args.n}")
@@ -164,8 +164,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from gankit.report import write_report
-    from gankit.summary import NOT_EVALUATED, load_summary
+    from gankit.view.report import write_report
+    from gankit.view.summary import NOT_EVALUATED, load_summary
 
     path = write_report(args.run_dir, args.output)
     print(path)
@@ -175,7 +175,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from gankit.compare import compare, terminal_table, write_html
+    from gankit.view.compare import compare, terminal_table, write_html
 
     table = compare(args.run_dirs)
     print(terminal_table(table))
@@ -184,14 +184,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gankit.export import export_safetensors
+    from gankit.store.export import export_safetensors
 
     print(export_safetensors(args.run_dir, args.output))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gankit.sweep import cmd_sweep as sweep
+    from gankit.scale.sweep import cmd_sweep as sweep
 
     return sweep(args)
 

@@ -75,8 +75,8 @@ class RuntimeConfig:
     # Conv models: each nearest-upsample x2 + 3x3 conv pair computed as four 2x2 convs on the small input
     # (gankit.models.subpixel): the same function and weights, 2.25x fewer multiply-adds; false: as built
     subpixel: bool = True
-    # torch.compile G and D (gankit.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
-    # step: the whole iteration as one compiled function (gankit.stepfn; MLP GANs with adam; fp32 or bf16)
+    # torch.compile G and D (gankit.training.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
+    # step: the whole iteration as one compiled function (gankit.training.compiled; MLP GANs with adam; fp32 or bf16)
     compile: Literal[False, True, "step"] = False
 
 
@@ -285,7 +285,7 @@ def _registries() -> dict[str, tuple[Registry, tuple[str, ...]]]:
     # Imported here: the registries fill up when their modules import, and they import torch.
     from gankit.data import DATA
     from gankit.models import DISCRIMINATORS, GENERATORS
-    from gankit.objectives import OBJECTIVES
+    from gankit.parts.objectives import OBJECTIVES
 
     return {
         "data": (DATA, ()),
@@ -306,8 +306,8 @@ def _resolve_parts(config: Config) -> None:
         setattr(config, section, {"name": part["name"], **resolved})
     import torch
 
-    from gankit.objectives import OBJECTIVES
-    from gankit.optim import OPTIMIZERS, build_optimizer
+    from gankit.parts.objectives import OBJECTIVES
+    from gankit.parts.optim import OPTIMIZERS, build_optimizer
 
     OBJECTIVES.build(config.loss["name"], settings(config.loss))  # cheap: checks the loss's values now
     for who in ("g", "d"):

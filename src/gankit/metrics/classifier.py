@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from gankit.checkpoint import load_checkpoint, save_checkpoint
 from gankit.data.base import DataSource
+from gankit.store.checkpoint import load_checkpoint, save_checkpoint
 
 CLASSIFIER_VERSION = "smallcnn-bn-v2"
 FEATURE_DIM = 128

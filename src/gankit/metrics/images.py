@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.checkpoint import load_checkpoint, save_checkpoint
 from gankit.data.base import DataSource
 from gankit.errors import GankitError
 from gankit.metrics.classifier import SmallCNN, data_key, fingerprint
@@ -29,6 +28,7 @@ from gankit.metrics.features import (
     knn_sq_radii,
     prdc,
 )
+from gankit.store.checkpoint import load_checkpoint, save_checkpoint
 
 MAX_REAL = 10_000
 _BATCH = 1000

@@ -2,7 +2,7 @@
 
 Top to bottom: the verdict and its evidence, the metrics (headline first), the config; the training curves;
 the animation of the sample pictures; the final picture and the pictures over time. Pictures are inlined as
-data: URIs (see `gankit.htmlpage`), so the page is one file that opens offline and can be mailed around.
+data: URIs (see `gankit.view.htmlpage`), so the page is one file that opens offline and can be mailed around.
 The run directory also gets `curves.png` and `samples.gif`, the two pictures the page is built from.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gankit.animate import MAX_FRAMES, samples_gif, spread
-from gankit.curves import plot_curves
 from gankit.errors import GankitError
-from gankit.htmlpage import esc, image_uri, img, page, verdict_badge
-from gankit.summary import NOT_EVALUATED, RunSummary, format_value, load_summary
+from gankit.view.animate import MAX_FRAMES, samples_gif, spread
+from gankit.view.curves import plot_curves
+from gankit.view.htmlpage import esc, image_uri, img, page, verdict_badge
+from gankit.view.summary import NOT_EVALUATED, RunSummary, format_value, load_summary
 
 REPORT = "report.html"
 CURVES = "curves.png"
@@ -26,7 +26,7 @@ STRIP = 12  # pictures over time shown as thumbnails
 
 def score_name(config: dict[str, Any]) -> str:
     """What D(x) and D(G(z)) are for the run's objective (a probability, a score, a potential)."""
-    from gankit.objectives import OBJECTIVES
+    from gankit.parts.objectives import OBJECTIVES
 
     loss = config.get("loss")
     try:
@@ -119,7 +119,7 @@ def _metrics(run: RunSummary) -> str:
 
 
 def _config(run: RunSummary) -> str:
-    from gankit.rundir import CONFIG
+    from gankit.store.rundir import CONFIG
 
     try:
         text = (run.path / CONFIG).read_text(encoding="utf-8")

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from gankit.batching import sample_latent
 from gankit.errors import GankitError
-from gankit.plots import image_grid
+from gankit.training.batching import sample_latent
+from gankit.view.plots import image_grid
 
 if TYPE_CHECKING:
-    from gankit.run import Run
+    from gankit.api import Run
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """`gankit sweep --backend ray`: each trial as a Ray Tune trial, on a local Ray instance or a cluster.
 
-A trial trains exactly as the local back end does (`gankit.sweep.train_one`: its ordinary run directory under
+A trial trains exactly as the local back end does (`gankit.scale.sweep.train_one`: its ordinary run directory under
 the sweep's --out, new or resumed from its checkpoint), so the run directories and the comparison are the same
 whichever back end trained them. Ray only schedules: each trial gets --cpus-per-trial / --gpus-per-trial,
 reports every eval row (`log.eval_every`) to Tune with the verdict on the history so far, and reports its
@@ -24,12 +24,12 @@ import ray
 from ray import tune
 
 from gankit import config as configs
-from gankit import rundir
-from gankit.sweep import StopOn, train_one
+from gankit.scale.sweep import StopOn, train_one
+from gankit.store import rundir
 
 
 class DiagnosisStopper(tune.Stopper):
-    """Stop a trial whose reported verdict (`gankit.diagnosis.verdict` on its history so far) is one of
+    """Stop a trial whose reported verdict (`gankit.metrics.diagnosis.verdict` on its history so far) is one of
     --stop-on, with the --stop-after rule, or that reports it stopped itself early."""
 
     def __init__(self, stop: StopOn) -> None:

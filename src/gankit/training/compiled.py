@@ -26,11 +26,11 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad
 
-from gankit import fastpath
 from gankit.errors import ConfigError
+from gankit.training import fastpath
 
 if TYPE_CHECKING:
-    from gankit.trainer import Trainer
+    from gankit.training.trainer import Trainer
 
 
 def check_supported(trainer: Trainer) -> None:

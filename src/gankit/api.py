@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
-from gankit import checkpoint, distributed, rundir
 from gankit import config as configs
-from gankit.batching import sample_latent
 from gankit.config import settings
 from gankit.errors import RunDirError
+from gankit.store import checkpoint, rundir
+from gankit.training import distributed
+from gankit.training.batching import sample_latent
 
 
 def train(
@@ -33,7 +34,7 @@ def train(
     config is used and training continues from its last checkpoint. `callbacks` are called with each eval row
     (`Trainer.callbacks`): one returning a reason stops the run there, cleanly, with its verdict.
     """
-    from gankit.trainer import Trainer, resolve_device
+    from gankit.training.trainer import Trainer, resolve_device
 
     if resume is not None:
         run_dir = Path(resume)
@@ -42,7 +43,7 @@ def train(
         cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
     else:
         cfg = resolve_config(config, overrides)
-    # Under torchrun (gankit.distributed): every rank gets here with the same config; rank 0 alone writes.
+    # Under torchrun (gankit.training.distributed): every rank gets here with the same config; rank 0 alone writes.
     ctx, _ = distributed.setup(resolve_device(cfg.runtime.device), cfg)
     try:
         if resume is not None:
@@ -179,7 +180,7 @@ class Run:
         self, n: int | None = None, seed: int = 0, write: bool = True, max_points: int | None = None,
         inception: bool = False,
     ) -> dict[str, Any]:
-        """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.diagnosis`) and its
+        """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.metrics.diagnosis`) and its
         evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`.
         `inception`: add Inception FID (image runs; needs torch-fidelity and its weights, `gankit.metrics.inception`)."""
         from gankit import metrics
@@ -202,14 +203,14 @@ class Run:
 
     def verdict(self, metrics: dict[str, Any] | None = None) -> dict[str, str]:
         """{'verdict', 'evidence'} from `metrics` (None: the last eval row, if any), the history and the config."""
-        from gankit.diagnosis import verdict
         from gankit.metrics import kind_of
+        from gankit.metrics.diagnosis import verdict
 
         return verdict(kind_of(self.data), metrics, self.history, self.config)
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
-        from gankit.plots import plot_samples
+        from gankit.view.plots import plot_samples
 
         fake = self.sample(n, seed=seed, raw=True)
         title = title or f"{self.config.name} · step {self.step:,} · {n:,} samples"

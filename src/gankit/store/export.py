@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
-from gankit import __version__, checkpoint, rundir
+from gankit import __version__
 from gankit.config import settings
 from gankit.errors import RunDirError
+from gankit.store import checkpoint, rundir
 
 FORMAT = "gankit-weights-1"
 DEFAULT_NAME = "weights.safetensors"
@@ -29,7 +30,7 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
     """Write the run's weights as one .safetensors file (default RUN_DIR/weights.safetensors)."""
     from safetensors.torch import save_file
 
-    from gankit.run import Run
+    from gankit.api import Run
 
     run = Run(run_dir)
     run.generator  # noqa: B018 - builds G and loads the checkpoint into it: a mismatch is one line, here

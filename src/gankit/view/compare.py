@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gankit import rundir
-from gankit.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_badge
-from gankit.summary import RunSummary, flat_settings, format_value, load_summary
+from gankit.store import rundir
+from gankit.view.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_badge
+from gankit.view.summary import RunSummary, flat_settings, format_value, load_summary
 
 # Settings that name, describe or place a run rather than change what it learns.
 NOT_SETTINGS = ("name", "description", "post", "versions.", "log.", "runtime.threads")

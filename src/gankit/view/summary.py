@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from gankit import rundir
-from gankit.animate import sample_pictures
 from gankit.errors import GankitError, RunDirError
+from gankit.store import rundir
+from gankit.view.animate import sample_pictures
 
 NOT_EVALUATED = "not evaluated"
 
@@ -77,7 +77,7 @@ class RunSummary:
         """(kind, name) of the run's data (`metrics.kind_of`), or None when it cannot be read."""
         try:
             from gankit import metrics
-            from gankit.run import Run
+            from gankit.api import Run
 
             data = Run(self.path).data
             return metrics.kind_of(data), data.name
@@ -93,7 +93,7 @@ class RunSummary:
 
     def rank_key(self) -> tuple[float, ...] | None:
         """Larger is better: the headline, then its tie-breaker (`diagnosis.rank_key`, as for best.pt)."""
-        from gankit import diagnosis
+        from gankit.metrics import diagnosis
 
         if self.data_kind is None or not self.metrics:
             return None

@@ -7,9 +7,9 @@ applies to all. Each trial's directory is named by its settings (`optim.d.lr=1e-
 continues from its checkpoint) and another command into the same directory is refused. At the end the trials
 are compared as `gankit compare` does (`OUT/compare.html`), best first by the data's headline metric.
 
-Back ends: `local` trains toy MLP trials stacked as one ensemble (`gankit.ensemble`) and anything the ensemble
+Back ends: `local` trains toy MLP trials stacked as one ensemble (`gankit.scale.ensemble`) and anything the ensemble
 refuses one after another (or in `--workers` processes); `ray` runs each trial as a Ray Tune trial
-(`gankit.sweep_ray`). Both can stop a trial early when its mid-training verdict (`gankit.diagnosis.verdict` on
+(`gankit.scale.sweep_ray`). Both can stop a trial early when its mid-training verdict (`gankit.metrics.diagnosis.verdict` on
 the history so far, at each eval row) is one of `--stop-on`: `diverged` at once, any other verdict only after
 `--stop-after` of training (a toy run legitimately covers few modes early on).
 """
@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from gankit import config as configs
-from gankit import diagnosis, rundir
 from gankit.errors import ConfigError, GankitError, unknown_choice
+from gankit.metrics import diagnosis
+from gankit.store import rundir
 
 MANIFEST = "sweep.json"
 BACKENDS = ("local", "ray")
@@ -164,7 +165,7 @@ def plan(grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range], n_rando
 def build(source: str, overrides: Sequence[str], grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range],
           n_random: int, seeds: int, out: str | Path | None, random_seed: int = 0) -> Sweep:
     """Resolve and check every trial's config before anything is written."""
-    from gankit.run import resolve_config
+    from gankit.api import resolve_config
 
     base = resolve_config(source, list(overrides))
     raw = base.to_dict()
@@ -256,7 +257,7 @@ class StopOn:
 # ---- the local back end ---------------------------------------------------------------------------------
 def train_one(cfg: configs.Config, run_dir: Path, callbacks: Sequence[Any] = ()) -> None:
     """A new trial, or one continued from its last checkpoint."""
-    from gankit.run import train
+    from gankit.api import train
 
     if (run_dir / rundir.CONFIG).is_file():
         train(None, resume=run_dir, progress=False, callbacks=callbacks)
@@ -270,8 +271,8 @@ def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopO
     Takes plain dicts and paths so a worker process can run it."""
     import torch
 
-    from gankit.ensemble import Ensemble
-    from gankit.run import open_run_dir
+    from gankit.api import open_run_dir
+    from gankit.scale.ensemble import Ensemble
 
     if threads:
         torch.set_num_threads(threads)
@@ -314,8 +315,8 @@ def run_local(todo: Sequence[tuple[configs.Config, Path]], stop: StopOn, workers
 
 # ---- the command --------------------------------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from gankit.compare import compare, terminal_table, write_html
-    from gankit.trainer import Interrupted
+    from gankit.training.trainer import Interrupted
+    from gankit.view.compare import compare, terminal_table, write_html
 
     if not (args.preset or args.config):
         raise GankitError("say what to sweep: --preset NAME or --config FILE.yaml")
@@ -348,7 +349,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     failed: list[str] = []
     try:
         if todo and args.backend == "ray":
-            from gankit.sweep_ray import run_ray
+            from gankit.scale.sweep_ray import run_ray
 
             failed = run_ray(todo, sweep.out, stop, address=args.address, cpus=args.cpus_per_trial,
                              gpus=args.gpus_per_trial)

@@ -23,27 +23,21 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from gankit import (
-    __version__,
-    checkpoint,
-    diagnosis,
-    distributed,
-    fastpath,
-    faults,
-    metrics,
-    rundir,
-    stepfn,
-)
-from gankit.batching import Batcher, d_view, sample_latent
+from gankit import __version__, metrics
 from gankit.config import Config, settings
 from gankit.data import build_data
 from gankit.errors import ConfigError, GankitError, WriteError
+from gankit.metrics import diagnosis
 from gankit.models import build_discriminator, build_generator
-from gankit.objectives import OBJECTIVES
-from gankit.optim import build_optimizer
-from gankit.plots import plot_samples
-from gankit.regularizers import add_spectral_norm, clip_weights_, gradient_penalty
-from gankit.tensorboard import TensorBoard
+from gankit.parts.objectives import OBJECTIVES
+from gankit.parts.optim import build_optimizer
+from gankit.parts.penalties import add_spectral_norm, clip_weights_, gradient_penalty
+from gankit.store import checkpoint, faults, rundir
+from gankit.training import compiled
+from gankit.training import distributed, fastpath
+from gankit.training.batching import Batcher, d_view, sample_latent
+from gankit.view.plots import plot_samples
+from gankit.view.tensorboard import TensorBoard
 
 LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
 # Evaluation during training and at the end: the 2-D W1/MMD on at most this many points per set (the exact
@@ -79,7 +73,7 @@ class Trainer:
     def __init__(self, config: Config, run_dir: Path, progress: bool = True) -> None:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         cfg = config
-        # Under torchrun: the process group, this rank's device; one process: the device (gankit.distributed).
+        # Under torchrun: the process group, this rank's device; one process: the device (gankit.training.distributed).
         self.dist, self.device = distributed.setup(resolve_device(cfg.runtime.device), cfg)
         self.progress = progress and self.dist.is_main
         if cfg.runtime.threads:
@@ -120,13 +114,13 @@ class Trainer:
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
-        if self.channels_last:  # conv models: fused Adam (gankit.fastpath.fuse_adam_)
+        if self.channels_last:  # conv models: fused Adam (gankit.training.fastpath.fuse_adam_)
             fastpath.fuse_adam_(self.opt_g, self.opt_d)
         # What the training passes run through: DDP wrappers under torchrun (made in `run`, after every rank
         # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
         self.G_train, self.D_train = self.G, self.D
-        # runtime.compile: step: Trainer.iteration runs as one compiled function (gankit.stepfn)
-        self.compiled_step = stepfn.CompiledStep(self) if cfg.runtime.compile == "step" else None
+        # runtime.compile: step: Trainer.iteration runs as one compiled function (gankit.training.compiled)
+        self.compiled_step = compiled.CompiledStep(self) if cfg.runtime.compile == "step" else None
 
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -155,7 +149,7 @@ class Trainer:
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or loaded
         self.eval_kind = metrics.kind_of(self.data)
         self.best: dict[str, Any] | None = None  # {metric, value, step, key} of checkpoints/best.pt
-        # Called with each eval row (gankit.sweep: report to Ray Tune, stop on a mid-training verdict); a
+        # Called with each eval row (gankit.scale.sweep: report to Ray Tune, stop on a mid-training verdict); a
         # callback returning a reason (text) ends the run cleanly there: checkpoint, picture, verdict.
         self.callbacks: list[Callable[[Trainer, dict[str, Any]], str | None]] = []
         self.stop_reason: str | None = None
@@ -304,7 +298,7 @@ class Trainer:
         if self.tensorboard is not None:
             self.tensorboard.close()
 
-    # ---- torchrun (gankit.distributed) ---------------------------------------------------------------
+    # ---- torchrun (gankit.training.distributed) ---------------------------------------------------------------
     def distribute(self) -> None:
         """Under torchrun, G and D in DDP for the training passes (once; the same parameters, so optimisers,
         checkpoints and pictures keep using the plain modules)."""
@@ -410,7 +404,7 @@ class Trainer:
     def finish(self) -> dict[str, Any]:
         """Every run ends with a verdict: the final metrics (for toy data always, they take about a second;
         for images only with log.eval_every, they need a classifier), the verdict, metrics.json, one line."""
-        from gankit.run import Run
+        from gankit.api import Run
 
         if not self.dist.is_main:
             return {}  # rank 0 writes the verdict

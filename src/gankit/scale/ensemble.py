@@ -28,11 +28,11 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm import tqdm
 
-from gankit import rundir
 from gankit.config import Config
 from gankit.errors import ConfigError, GankitError
-from gankit.regularizers import clip_weights_
-from gankit.trainer import LOGGED, Trainer
+from gankit.parts.penalties import clip_weights_
+from gankit.store import rundir
+from gankit.training.trainer import LOGGED, Trainer
 
 
 def _check(members: Sequence[Trainer]) -> None:
@@ -175,7 +175,7 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     """Train the configs as one ensemble; member k's run directory is OUT/member_kk (a normal run directory)."""
     out = Path(out)
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
-    from gankit.run import open_run_dir
+    from gankit.api import open_run_dir
 
     ensemble = Ensemble(configs, dirs)
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
@@ -193,7 +193,7 @@ def seed_configs(config: Config, k: int) -> list[Config]:
 
 def cmd_train_ensemble(args: argparse.Namespace) -> int:
     """`gankit train --ensemble K`: K seeds of one config, OUT/member_00 .. member_K-1; exit 1 if any diverged."""
-    from gankit.run import resolve_config
+    from gankit.api import resolve_config
 
     if args.resume:
         raise GankitError("--ensemble trains new runs; continue one member alone with --resume OUT/member_NN")

@@ -158,7 +158,7 @@ def wasserstein() -> Objective:
     Post 004's Keras code uses the opposite sign (labels +1 real / -1 fake with loss mean(y·D), G loss
     mean D(G(z))), so its critic scores real *low*; the two are the same game with D negated, so the
     post's contour plots of D appear with the colours flipped here. The Lipschitz constraint is not part
-    of the objective: use weight clipping or the gradient penalty in `gankit.regularizers`.
+    of the objective: use weight clipping or the gradient penalty in `gankit.parts.penalties`.
     """
     return Wasserstein()
 

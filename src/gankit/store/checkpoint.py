@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from gankit import faults
 from gankit.errors import RunDirError
+from gankit.store import faults
 
 FORMAT = 1
 TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundir.remove_partial_files clears it

@@ -1,0 +1,1 @@
+"""Beyond one run: ensembles of seeds in one process, sweeps, Ray Tune."""

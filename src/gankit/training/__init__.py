@@ -1,0 +1,1 @@
+"""Training: the one GAN iteration, the loop around it, and the paths that transform it (compiled, torchrun)."""
