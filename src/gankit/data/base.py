@@ -4,6 +4,11 @@ A source is either finite (all examples held in memory as one tensor: float32 po
 or infinite (a `sampler` drawing fresh points, as post 002's 1-D Gaussian). Models never see the stored
 form directly: `to_model` maps a stored batch into model space and `from_model` maps model outputs back
 to something a picture can show.
+
+Each data part also declares, where it is registered, what its evaluation needs (`DataTraits`: the eval kind,
+the headline metric that ranks its runs, the metric families that apply, how many samples to draw), so a run's
+config alone says how it is judged: `data_traits(name)` reads the declaration without building any data.
+The declarations are plain names; `gankit.metrics.registry` says what the family names mean.
 """
 
 from __future__ import annotations
@@ -16,7 +21,60 @@ import torch
 
 from gankit.registry import Registry
 
-DATA = Registry("data")
+EvalKind = Literal["1d", "2d", "image"]
+Direction = Literal["min", "max"]
+
+
+@dataclass(frozen=True)
+class DataTraits:
+    """How a data part is evaluated, declared on its registration (`DATA.register(..., kind=..., headline=...)`).
+
+    `kind`: the eval kind ('1d', '2d', 'image'); None for data without a metric protocol. `headline`:
+    (metric key, 'min' or 'max'), the one number that ranks evaluations (checkpoints/best.pt) and runs
+    (reports, `gankit compare`, the verdict's trend); `tiebreak` breaks ties on it (modes captured is an
+    integer). `metrics`: the metric families (`gankit.metrics.registry` names) computed for it by default;
+    families computed only on request (Inception FID) apply to every data of their kind and are not listed.
+    `default_n`: how many generator samples an evaluation draws."""
+
+    kind: EvalKind | None = None
+    headline: tuple[str, Direction] | None = None
+    tiebreak: tuple[str, Direction] | None = None
+    metrics: tuple[str, ...] = ()
+    default_n: int = 10_000
+
+
+class DataRegistry(Registry):
+    """The `Registry` of data parts, with each part's `DataTraits` declared beside its factory."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self._traits: dict[str, DataTraits] = {}
+
+    def register(  # type: ignore[override]  (the same call, plus the part's traits as keywords)
+        self, name: str, summary: str = "", **traits: Any
+    ) -> Callable[[Callable], Callable]:
+        declared = DataTraits(**traits)  # a misspelt trait is a TypeError at import, not a silent default
+        register = super().register(name, summary)
+
+        def decorate(factory: Callable) -> Callable:
+            register(factory)
+            self._traits[name] = declared
+            return factory
+
+        return decorate
+
+    def traits(self, name: str) -> DataTraits:
+        """The declared traits of data part `name` (unknown names: the registry's one-line error)."""
+        return self._traits[self._check(name)]
+
+
+DATA = DataRegistry("data")
+
+
+def data_traits(name: str) -> DataTraits | None:
+    """The declared `DataTraits` of data part `name`, read from its registration without building any data
+    (a run's config.yaml is enough); None for a name no data part is registered under."""
+    return DATA.traits(name) if name in DATA.names() else None
 
 
 @dataclass
@@ -49,6 +107,11 @@ class DataSource:
                 raise ValueError("image DataSource needs a pixel_range")
         if self.labels is not None and (self.data is None or len(self.labels) != len(self.data)):
             raise ValueError("DataSource labels must have one entry per stored example")
+
+    @property
+    def traits(self) -> DataTraits | None:
+        """The traits its data part declared (None for a source built outside the DATA registry)."""
+        return data_traits(self.name)
 
     def __len__(self) -> int:
         if self.data is None:

