@@ -1,14 +1,16 @@
 """Which image metrics apply to which data, and computing them (`gankit.metrics.evaluate_images`).
 
+What applies is declared by the data (`DataTraits.metrics`, beside each data part's registration); the families
+are in `metrics/families.py`. For the data gankit ships:
+
 | data | metrics |
 |---|---|
-| labelled with train/test splits: `mnist`, `fashion-mnist`, `digits` | classifier metrics (`metrics/images.py`): fid_lenet, kid_lenet, precision/recall, density/coverage, class coverage/KL, each beside its floor |
-| `stacked-mnist` | mode counting (`metrics/stacked.py`): modes (of 1,000) and mode_kl, beside their floors |
+| labelled with train/test splits: `mnist`, `fashion-mnist`, `digits` | `classifier`: fid_lenet, kid_lenet, precision/recall, density/coverage, class coverage/KL, each beside its floor |
+| `stacked-mnist` | `stacked-modes`: modes (of 1,000) and mode_kl, beside their floors |
 | `folder` (no labels) | none of those; Inception FID with `--inception` |
-| any image data, `--inception` | `fid_inception` (`metrics/inception.py`), beside its floor where there is a test split |
+| any image data, `--inception` | `inception`: `fid_inception`, beside its floor where there is a test split |
 
-The classifier is trained on the whole train split (never the run's `limit`-ed subset) and cached
-(`metrics/classifier.py`).
+Image data registered without traits gets the classifier metrics when its settings have a train/test `split`.
 """
 
 from __future__ import annotations
@@ -18,9 +20,8 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
-
-# Settings of the MNIST digits that stacked-mnist passes on to the `mnist` source.
-_MNIST_KEYS = ("root", "download")
+from gankit.metrics import traits_of
+from gankit.metrics.registry import EvalRequest, get_metric, list_metrics, run_metrics
 
 
 class MetricsUnavailable(GankitError, NotImplementedError):
@@ -28,93 +29,50 @@ class MetricsUnavailable(GankitError, NotImplementedError):
     that already skip data without metrics that way)."""
 
 
+def families_for(data_name: str, data_settings: dict[str, Any]) -> tuple[str, ...]:
+    """The metric families computed by default for `data_name` (not those on request): what it declares."""
+    declared = traits_of(data_name)
+    if declared is not None:
+        return declared.metrics
+    return ("classifier",) if "split" in data_settings else ()  # undeclared: labelled if it has splits
+
+
 def no_labels_message(data_name: str) -> str:
+    from gankit.data import DATA
+
+    declared = {name: traits_of(name) for name in DATA.names()}
+    labelled = [n for n, t in declared.items() if t is not None and "classifier" in t.metrics]
+    others = [f"{n} gets the {', '.join(t.metrics)} metrics" for n, t in declared.items()
+              if t is not None and t.metrics and "classifier" not in t.metrics and t.kind == "image"]
     return (
         f"data '{data_name}' has no labels, so gankit's classifier metrics (fid_lenet, kid_lenet, precision/recall, "
-        "density/coverage, class coverage/KL) do not apply: they need a labelled dataset with train/test splits "
-        "(mnist, fashion-mnist, digits; stacked-mnist gets mode counts); for these images use "
+        f"density/coverage, class coverage/KL) do not apply: they need a labelled dataset with train/test splits "
+        f"({'; '.join([', '.join(labelled), *others])}); for these images use "
         "`gankit eval RUN_DIR --inception` (Inception FID: pip install 'gankit[inception]' plus its weights)"
     )
 
 
 def check_applicable(data_name: str, data_settings: dict[str, Any], inception: bool = False) -> None:
-    """MetricsUnavailable when no image metric applies (unlabelled data without `inception`): callers check
-    this before sampling thousands of images for nothing."""
-    if data_name != "stacked-mnist" and "split" not in data_settings and not inception:
+    """MetricsUnavailable when no image metric applies (no family declared, and not `inception`): callers
+    check this before sampling thousands of images for nothing."""
+    if not families_for(data_name, data_settings) and not inception:
         raise MetricsUnavailable(no_labels_message(data_name))
+
+
+def _on_request(inception: bool) -> tuple[str, ...]:
+    """The families asked for by flag (`inception=True`: every family registered on request for images)."""
+    return tuple(m.name for m in list_metrics() if m.on_request and "image" in m.kinds) if inception else ()
 
 
 def evaluate_image_data(
     data_name: str, data_settings: dict[str, Any], fake_01: torch.Tensor, inception: bool = False
 ) -> dict[str, Any]:
     """The metrics that apply to `data_name` (see the module table) of generated images, float in [0, 1]."""
-    from gankit.data import build_data
-
-    if inception:
-        from gankit.metrics.inception import require_inception
-
-        require_inception()  # before any classifier training: a missing package is a one-line error at once
+    requested = _on_request(inception)
+    for name in requested:
+        check = get_metric(name).check
+        if check is not None:
+            check()  # before any classifier training: a missing package is a one-line error at once
     check_applicable(data_name, data_settings, inception)
-    base = {k: v for k, v in data_settings.items() if k not in ("split", "limit")}
-    if data_name == "stacked-mnist":
-        result = _stacked(base, fake_01)
-    elif "split" in data_settings:
-        result = _classifier_metrics(data_name, base, fake_01)
-    else:
-        result = {}  # unlabelled: Inception FID only
-    if inception:
-        from gankit.metrics.inception import inception_metrics
-
-        if "split" in data_settings:
-            train = build_data(data_name, {**base, "split": "train"})
-            test = build_data(data_name, {**base, "split": "test"})
-            result.update(inception_metrics(_stored(train.data), _stored(test.data), fake_01))
-        else:
-            real = build_data(data_name, base)
-            result.update(inception_metrics(_stored(real.data), None, fake_01))
-    return result
-
-
-def _stored(images: torch.Tensor | None) -> torch.Tensor:
-    assert images is not None  # image sources always hold their data
-    return images
-
-
-def _classifier_metrics(data_name: str, base: dict[str, Any], fake_01: torch.Tensor) -> dict[str, Any]:
-    """Classifier metrics of a labelled dataset with splits, each beside its real-vs-real floor (the test split
-    scored as if it were generated)."""
-    from gankit.data import build_data
-    from gankit.metrics.classifier import default_cache_dir, load_or_train
-    from gankit.metrics.images import (
-        cached_real_features,
-        check_images,
-        embed,
-        metrics_from_features,
-    )
-
-    check_images("fake", fake_01)
-    train = build_data(data_name, {**base, "split": "train"})
-    test = build_data(data_name, {**base, "split": "test"})
-    classifier, accuracy = load_or_train(train, test)
-    assert train.labels is not None
-    classes = int(train.labels.max().item()) + 1
-    real = cached_real_features(classifier, train, test, default_cache_dir())
-    fake_f, fake_pred = embed(classifier, fake_01)
-    return {"classifier_test_accuracy": accuracy, **metrics_from_features(real, fake_f, fake_pred, classes)}
-
-
-def _stacked(base: dict[str, Any], fake_01: torch.Tensor) -> dict[str, Any]:
-    """Stacked MNIST mode counts: the MNIST classifier (trained on the MNIST train split) reads each channel;
-    the floors come from as many real stacked images built from the MNIST test digits."""
-    from gankit.data import build_data
-    from gankit.metrics.classifier import load_or_train
-    from gankit.metrics.stacked import stacked_metrics
-
-    digits = {k: v for k, v in base.items() if k in _MNIST_KEYS}
-    classifier, accuracy = load_or_train(
-        build_data("mnist", {**digits, "split": "train"}), build_data("mnist", {**digits, "split": "test"})
-    )
-    settings = {k: v for k, v in base.items() if k != "num_images"}
-    real = build_data("stacked-mnist", {**settings, "split": "test", "num_images": len(fake_01)})
-    assert real.data is not None
-    return {"classifier_test_accuracy": accuracy, **stacked_metrics(classifier, real.data, fake_01)}
+    names = families_for(data_name, data_settings) + requested
+    return run_metrics(names, EvalRequest(data_name, dict(data_settings), fake_01))

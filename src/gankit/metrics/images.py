@@ -33,6 +33,23 @@ from gankit.store.checkpoint import load_checkpoint, save_checkpoint
 MAX_REAL = 10_000
 _BATCH = 1000
 
+# Metric keys (declared in the metric registry and read by the verdict rules: renamed here only). Each metric
+# also comes as `floor_key(key)`, its real-vs-real floor.
+FID_LENET, KID_LENET, PRECISION, RECALL = "fid_lenet", "kid_lenet", "precision", "recall"
+DENSITY, COVERAGE, CLASS_COVERAGE, CLASS_KL = "density", "coverage", "class_coverage", "class_kl"
+METRIC_KEYS = (FID_LENET, KID_LENET, PRECISION, RECALL, DENSITY, COVERAGE, CLASS_COVERAGE, CLASS_KL)
+CLASSIFIER_ACCURACY = "classifier_test_accuracy"  # the judging classifier's accuracy on the test split
+NUM_FAKE, NUM_REAL, NUM_REAL_TEST = "num_fake", "num_real", "num_real_test"
+
+
+def floor_key(key: str) -> str:
+    """The key of metric `key`'s real-vs-real floor."""
+    return f"{key}_floor"
+
+
+# Everything the classifier family returns (`gankit.metrics.evaluate_images` on labelled data).
+CLASSIFIER_KEYS = (CLASSIFIER_ACCURACY, *METRIC_KEYS, *map(floor_key, METRIC_KEYS), NUM_FAKE, NUM_REAL, NUM_REAL_TEST)
+
 
 @torch.no_grad()
 def embed(classifier: SmallCNN, images_01: torch.Tensor, batch_size: int = _BATCH) -> tuple[np.ndarray, np.ndarray]:
@@ -78,14 +95,14 @@ def _metrics(
     kid_mean, _ = kernel_inception_distance(real, fake)
     classes = class_metrics(fake_pred, num_classes)
     return {
-        "fid_lenet": frechet_distance(real, fake),
-        "kid_lenet": kid_mean,
-        "precision": manifold["precision"],
-        "recall": manifold["recall"],
-        "density": manifold["density"],
-        "coverage": manifold["coverage"],
-        "class_coverage": classes["class_coverage"],
-        "class_kl": classes["class_kl"],
+        FID_LENET: frechet_distance(real, fake),
+        KID_LENET: kid_mean,
+        PRECISION: manifold["precision"],
+        RECALL: manifold["recall"],
+        DENSITY: manifold["density"],
+        COVERAGE: manifold["coverage"],
+        CLASS_COVERAGE: classes["class_coverage"],
+        CLASS_KL: classes["class_kl"],
     }
 
 
@@ -136,10 +153,10 @@ def metrics_from_features(
     radii = knn_sq_radii(real.train, [_K_PR, _K_DC])
     out = _metrics(real.train, fake_f, fake_pred, num_classes, radii)
     floor = _metrics(real.train, real.test, real.test_pred, num_classes, radii)
-    out.update({f"{key}_floor": value for key, value in floor.items()})
-    out["num_fake"] = len(fake_f)
-    out["num_real"] = len(real.train)
-    out["num_real_test"] = len(real.test)
+    out.update({floor_key(key): value for key, value in floor.items()})
+    out[NUM_FAKE] = len(fake_f)
+    out[NUM_REAL] = len(real.train)
+    out[NUM_REAL_TEST] = len(real.test)
     return out
 
 

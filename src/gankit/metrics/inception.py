@@ -28,6 +28,8 @@ from gankit.errors import GankitError
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_NAME}"
 MAX_REAL = 10_000
+# Metric keys (declared in the metric registry: renamed here only); the floor only where there is a test split.
+FID_INCEPTION, FID_INCEPTION_FLOOR = "fid_inception", "fid_inception_floor"
 
 
 def weights_path() -> Path:
@@ -97,7 +99,7 @@ def inception_metrics(real_train_01: torch.Tensor, real_test_01: torch.Tensor | 
     floor `fid_inception_floor` (held-out test images against the same) when there is a test split. Real images
     may be the stored uint8 (no float copy of a 60,000-image set)."""
     real = _cap(real_train_01)
-    out = {"fid_inception": inception_fid(real, fake_01)}
+    out = {FID_INCEPTION: inception_fid(real, fake_01)}
     if real_test_01 is not None:
-        out["fid_inception_floor"] = inception_fid(real, _cap(real_test_01))
+        out[FID_INCEPTION_FLOOR] = inception_fid(real, _cap(real_test_01))
     return out

@@ -23,11 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from gankit.data.stacked import EVAL_IMAGES, NUM_MODES
 from gankit.metrics.classifier import SmallCNN, predict
 from gankit.metrics.features import class_metrics
+from gankit.metrics.images import CLASSIFIER_ACCURACY, NUM_FAKE, NUM_REAL, floor_key
 
-STACKED_N = 26_000
-NUM_MODES = 1000
+STACKED_N = EVAL_IMAGES  # PacGAN's 26,000 evaluation samples: the data's declared default_n
+
+# Metric keys (declared in the metric registry and read by the verdict rules: renamed here only).
+MODES, MODES_TOTAL, MODE_KL = "modes", "modes_total", "mode_kl"
+MODES_FLOOR, MODE_KL_FLOOR = floor_key(MODES), floor_key(MODE_KL)
+# Everything the stacked-modes family returns (`gankit.metrics.evaluate_images` on stacked-mnist).
+STACKED_KEYS = (CLASSIFIER_ACCURACY, MODES, MODES_TOTAL, MODE_KL, MODES_FLOOR, MODE_KL_FLOOR, NUM_FAKE, NUM_REAL)
 
 
 _CHUNK = 2000  # images per chunk: uint8 input is converted to float one chunk at a time
@@ -55,8 +62,8 @@ def mode_metrics(classifier: SmallCNN, images: torch.Tensor) -> dict[str, Any]:
     modes = d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
     found = class_metrics(modes, NUM_MODES)
     return {
-        "modes": int(np.count_nonzero(found["class_histogram"])),
-        "mode_kl": found["class_kl"],
+        MODES: int(np.count_nonzero(found["class_histogram"])),
+        MODE_KL: found["class_kl"],
         "mode_histogram": found["class_histogram"],
     }
 
@@ -72,11 +79,11 @@ def stacked_metrics(classifier: SmallCNN, real: torch.Tensor, fake_01: torch.Ten
     fake = mode_metrics(classifier, fake_01)
     real_found = mode_metrics(classifier, real)
     return {
-        "modes": fake["modes"],
-        "modes_total": NUM_MODES,
-        "mode_kl": fake["mode_kl"],
-        "modes_floor": real_found["modes"],
-        "mode_kl_floor": real_found["mode_kl"],
-        "num_fake": len(fake_01),
-        "num_real": len(real),
+        MODES: fake[MODES],
+        MODES_TOTAL: NUM_MODES,
+        MODE_KL: fake[MODE_KL],
+        MODES_FLOOR: real_found[MODES],
+        MODE_KL_FLOOR: real_found[MODE_KL],
+        NUM_FAKE: len(fake_01),
+        NUM_REAL: len(real),
     }

@@ -9,7 +9,9 @@ Both take numpy arrays or torch tensors (moved to the CPU) and return plain Pyth
 can go straight into JSON. Random choices (the default reference sample, subsampling) come from
 `numpy.random.default_rng(seed)`, so the same inputs and seed always give the same numbers.
 
-`DEFAULT_N` is how many generator samples to evaluate (the number that ranks runs is `gankit.metrics.HEADLINE`).
+The metric keys are the constants below (`KEYS_1D`, `MIXTURE_KEYS`): the metric registry declares them and the
+verdict rules (`metrics/diagnosis.py`) read them, so a key is renamed here only. `DEFAULT_N` is how many
+generator samples to evaluate for data that declares no `default_n` (`gankit.data.DataTraits`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist, pdist
 
 # How many generator samples to evaluate: PacGAN draws 2,500 samples for the 2-D mixtures; 10,000 1-D samples
-# make the KS statistic's sampling noise (~1/sqrt(n)) about 0.01.
+# make the KS statistic's sampling noise (~1/sqrt(n)) about 0.01. (The toy data parts declare the same.)
 DEFAULT_N: dict[str, int] = {"1d": 10_000, "2d": 2_500}
+
+# Metric keys. 1-D:
+MEAN, STD, MEAN_ERROR, STD_ERROR = "mean", "std", "mean_error", "std_error"
+KS, KS_PVALUE, W1, NONFINITE = "ks", "ks_pvalue", "w1", "nonfinite"
+KEYS_1D = (MEAN, STD, MEAN_ERROR, STD_ERROR, KS, KS_PVALUE, W1, NONFINITE)
+# 2-D mixtures (W1 and NONFINITE as above):
+MODES, MODES_TOTAL, HIGH_QUALITY, REVERSE_KL = "modes", "modes_total", "high_quality", "reverse_kl"
+MODE_COUNTS, TOP2_SHARE, MMD = "mode_counts", "top2_share", "mmd"
+MIXTURE_KEYS = (MODES, MODES_TOTAL, HIGH_QUALITY, REVERSE_KL, MODE_COUNTS, TOP2_SHARE, W1, MMD, NONFINITE)
 
 # Default cap on points per set for the 2-D W1 (an O(n^3) assignment) and the MMD (n x n kernel matrices):
 # PacGAN's sample size.
@@ -85,10 +96,7 @@ def metrics_1d(
     nan = float("nan")
     if x.size == 0:
         # Nothing to measure: NaN metrics rather than an exception, so a diverged run can still be logged.
-        return {
-            "mean": nan, "std": nan, "mean_error": nan, "std_error": nan,
-            "ks": nan, "ks_pvalue": nan, "w1": nan, "nonfinite": nonfinite,
-        }  # fmt: skip
+        return {**dict.fromkeys(KEYS_1D, nan), NONFINITE: nonfinite}
 
     if reference is None:
         ref = np.random.default_rng(seed).normal(target_mean, target_std, size=x.size)
@@ -101,14 +109,14 @@ def metrics_1d(
     std = float(x.std())
     ks = stats.ks_2samp(x, ref)
     return {
-        "mean": mean,
-        "std": std,
-        "mean_error": abs(mean - float(target_mean)),
-        "std_error": abs(std - float(target_std)),
-        "ks": float(ks.statistic),
-        "ks_pvalue": float(ks.pvalue),
-        "w1": float(stats.wasserstein_distance(x, ref)),
-        "nonfinite": nonfinite,
+        MEAN: mean,
+        STD: std,
+        MEAN_ERROR: abs(mean - float(target_mean)),
+        STD_ERROR: abs(std - float(target_std)),
+        KS: float(ks.statistic),
+        KS_PVALUE: float(ks.pvalue),
+        W1: float(stats.wasserstein_distance(x, ref)),
+        NONFINITE: nonfinite,
     }
 
 
@@ -271,13 +279,13 @@ def metrics_mixture(
                 mmd = _mmd2_rbf(xs, ys, bandwidth)
 
     return {
-        "modes": int((counts > 0).sum()),
-        "modes_total": k,
-        "high_quality": 100.0 * n_good / n if n else float("nan"),
-        "reverse_kl": reverse_kl,
-        "mode_counts": [int(c) for c in counts],
-        "top2_share": top2_share,
-        "w1": w1,
-        "mmd": mmd,
-        "nonfinite": nonfinite,
+        MODES: int((counts > 0).sum()),
+        MODES_TOTAL: k,
+        HIGH_QUALITY: 100.0 * n_good / n if n else float("nan"),
+        REVERSE_KL: reverse_kl,
+        MODE_COUNTS: [int(c) for c in counts],
+        TOP2_SHARE: top2_share,
+        W1: w1,
+        MMD: mmd,
+        NONFINITE: nonfinite,
     }
