@@ -35,6 +35,9 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
    its remaining gap to its target (modes: all of them; W1: 0; fid_lenet: its floor).
 7. **inconclusive**: no sample metrics to judge by (data without a metric protocol, or image metrics not
    computed) and no failure pattern in the losses.
+
+The headline and tie-breaker come from the data's declaration (`metrics.headline`, `metrics.tiebreak`); the
+per-family rules (converged, collapse, how far off) and their thresholds are in `metrics/verdict_rules.py`.
 """
 
 from __future__ import annotations
@@ -44,46 +47,22 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
-from gankit.metrics import TIEBREAK, headline
+from gankit.metrics import headline, tiebreak, toy
+from gankit.metrics.verdict_rules import (
+    collapse,
+    converged,
+    g,
+    num,
+    off_target,
+    section,
+    target_value,
+)
 
 VERDICTS = (
     "converged", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
 )  # fmt: skip
 
 # ---- thresholds (each with why) -------------------------------------------------------------------------
-# 1-D: 10% of the target std is well outside the sampling noise of 10,000 samples (std/100) and the gan-1d
-# preset reaches 2-3%; a KS statistic of 0.05 is about a 0.1-std shift of the mean.
-CONVERGED_1D_REL_ERROR = 0.10
-CONVERGED_1D_KS = 0.05
-# 1-D: a generator whose spread is under half the target's covers well under half of its mass.
-COLLAPSE_1D_STD_RATIO = 0.5
-# 2-D: PacGAN's best grid25 numbers are ~91% high quality; true samples within 3 std score ~99%.
-CONVERGED_2D_HIGH_QUALITY = 80.0
-# 2-D: reverse KL of 0.1 nats to uniform over modes; the true mixture scores (K-1)/(2N), ~0.005 for 2,500 samples.
-CONVERGED_2D_REVERSE_KL = 0.1
-# 2-D: modes captured below 80% of the total is "well below" (a lost mode or two is noise; a fifth is not).
-COLLAPSE_MODES_FRACTION = 0.8
-# 2-D: two modes holding half of the good samples is at least twice their fair share once there are 8+ modes.
-COLLAPSE_TOP2_SHARE = 0.5
-COLLAPSE_TOP2_MIN_MODES = 8
-# 2-D: below 10% high quality, most samples are off every mode: the generator is not making data yet.
-COLLAPSE_MIN_HIGH_QUALITY = 10.0
-# Images: FID on the classifier's features within 3x the real-vs-real floor ("a few times the floor").
-CONVERGED_FID_FACTOR = 3.0
-# Images: classes covered below 80%, as modes for 2-D.
-COLLAPSE_CLASS_COVERAGE = 0.8
-# Images: 0.5 nats of KL to uniform is about one class taking half the samples (10 classes).
-COLLAPSE_CLASS_KL = 0.5
-# Images: with precision below 0.3 most samples lie outside the real data's manifold: noise, not collapse.
-COLLAPSE_MIN_PRECISION = 0.3
-# Stacked MNIST (1,000 modes): judged against the real-vs-real floors (modes_floor, mode_kl_floor), since
-# classifier errors and 26,000 samples keep even real data from a flat 1,000. Converged: 95% of the modes real
-# data shows and a mode KL within 0.1 nats of real's (PacGAN's best runs sit ~0.07 above uniform).
-CONVERGED_STACKED_MODES_FRACTION = 0.95
-CONVERGED_STACKED_KL = 0.1
-# Stacked MNIST collapse: fewer than 80% of the floor's modes (as 2-D), or a mode KL more than log(1/0.8) nats
-# above the floor: the histogram is as uneven as one with a fifth of the modes empty.
-COLLAPSE_STACKED_KL = math.log(1 / 0.8)
 # Discriminator won: the last quarter of the log rows (at least 3) shows the state, not one unlucky row.
 TAIL_FRACTION = 0.25
 TAIL_MIN_ROWS = 3
@@ -111,16 +90,15 @@ OSC_LOSS_WINDOW = 12
 DIVERGED_NONFINITE_FRACTION = 0.5
 
 
-
 def rank_key(kind: str, metrics: Mapping[str, Any], data_name: str | None = None) -> tuple[float, ...] | None:
     """A key where larger is better (the data's headline, `metrics.headline`, then the tie-breaker); None if
     the headline is missing from `metrics`. Checkpoints/best.pt and the verdict's trend both rank by it."""
-    keys = [k for k in (headline(kind, data_name), TIEBREAK.get(kind)) if k is not None]
+    keys = [k for k in (headline(kind, data_name), tiebreak(kind, data_name)) if k is not None]
     if not keys:
         return None
     out = []
     for name, direction in keys:
-        value = _num(metrics, name)
+        value = num(metrics, name)
         if value is None:
             if out:
                 break  # a missing tie-breaker just does not break ties
@@ -152,7 +130,7 @@ def verdict(
     has_metrics = rank_key(kind, metrics, _data_name(config)) is not None
     checks = (
         lambda: _diverged(history, metrics),
-        lambda: _converged(kind, metrics, config) if has_metrics else None,
+        lambda: converged(kind, metrics, config) if has_metrics else None,
         lambda: _discriminator_won(logs, config),
         lambda: _oscillating(kind, evals, logs, config),
         lambda: _collapsed_verdict(kind, metrics, evals, config) if has_metrics else None,
@@ -174,50 +152,16 @@ def verdict(
 def _diverged(history: list[Mapping[str, Any]], metrics: Mapping[str, Any]) -> tuple[str, str] | None:
     for row in history:
         bad = row.get("event") == "diverged" or any(
-            k in row and _num(row, k) is None for k in ("loss_d", "loss_g")
+            k in row and num(row, k) is None for k in ("loss_d", "loss_g")
         )
         if bad:
-            step = _num(metrics, "step")
+            step = num(metrics, "step")
             where = f" (metrics from the last finite checkpoint, step {int(step):,})" if step is not None else ""
             what = row.get("nonfinite", "loss")  # "loss" or "weights" (trainer.log_row)
             return "diverged", f"non-finite {what} by step {int(row['step']):,}: training stopped{where}"
-    nonfinite, n = _num(metrics, "nonfinite"), _num(metrics, "n")
+    nonfinite, n = num(metrics, toy.NONFINITE), num(metrics, "n")
     if nonfinite and n and nonfinite / n > DIVERGED_NONFINITE_FRACTION:
         return "diverged", f"{int(nonfinite):,} of {int(n):,} generator samples are non-finite"
-    return None
-
-
-def _converged(kind: str, m: Mapping[str, Any], config: Any) -> tuple[str, str] | None:
-    if kind == "1d":
-        mean_err, std_err, ks = _num(m, "mean_error"), _num(m, "std_error"), _num(m, "ks")
-        target_mean, target_std = _target_1d(config)
-        if None in (mean_err, std_err, ks):
-            return None
-        tol = CONVERGED_1D_REL_ERROR * target_std
-        if mean_err <= tol and std_err <= tol and ks <= CONVERGED_1D_KS:
-            return "converged", (f"mean {_g(m['mean'])} (target {_g(target_mean)}), std {_g(m['std'])} "
-                                 f"(target {_g(target_std)}), KS {_g(ks)}")
-        return None
-    if kind == "2d":
-        modes, total, hq = _num(m, "modes"), _num(m, "modes_total"), _num(m, "high_quality")
-        rkl = _num(m, "reverse_kl")
-        if None in (modes, total, hq):
-            return None
-        if modes >= total and hq >= CONVERGED_2D_HIGH_QUALITY and (rkl is None or rkl <= CONVERGED_2D_REVERSE_KL):
-            extra = f", reverse KL {_g(rkl)}" if rkl is not None else ""
-            return "converged", f"{int(modes)} of {int(total)} modes covered, {hq:.1f}% high-quality samples{extra}"
-        return None
-    if kind == "image" and _stacked_numbers(m) is not None:
-        modes, floor, kl, kl_floor = _stacked_numbers(m)
-        if modes >= CONVERGED_STACKED_MODES_FRACTION * floor and kl <= kl_floor + CONVERGED_STACKED_KL:
-            return "converged", f"{_stacked_text(m)}: as many as real data shows"
-        return None
-    if kind == "image":
-        fid, floor, coverage = _num(m, "fid_lenet"), _num(m, "fid_lenet_floor"), _num(m, "class_coverage")
-        if None in (fid, floor, coverage):
-            return None
-        if fid <= CONVERGED_FID_FACTOR * max(floor, 1e-12) and coverage >= 1.0:
-            return "converged", f"fid_lenet {_g(fid)} ({_ratio(fid, floor)} the real-vs-real floor {_g(floor)}), every class produced"
     return None
 
 
@@ -231,25 +175,25 @@ def _discriminator_won(logs: list[Mapping[str, Any]], config: Any) -> tuple[str,
     sign = 1.0 if real_t > fake_t else -1.0
 
     def separated(row: Mapping[str, Any]) -> bool:
-        d_real, d_fake = _num(row, "d_real"), _num(row, "d_fake")
+        d_real, d_fake = num(row, "d_real"), num(row, "d_fake")
         if d_real is None or d_fake is None:
             return False
         return sign * (d_real - real_t) >= -margin and sign * (d_fake - fake_t) <= margin
 
     if not all(separated(r) for r in tail):
         return None
-    grads = [_num(r, "grad_norm_g") for r in logs]
-    recent = sorted(g for g in (_num(r, "grad_norm_g") for r in tail) if g is not None)
-    peak = max((g for g in grads if g is not None), default=None)
+    grads = [num(r, "grad_norm_g") for r in logs]
+    recent = sorted(v for v in (num(r, "grad_norm_g") for r in tail) if v is not None)
+    peak = max((v for v in grads if v is not None), default=None)
     grad_text = ""
     if recent and peak:
         median = recent[len(recent) // 2]
         if median > DWON_GRAD_DROP * peak:
             return None  # G still gets a gradient: D winning the classification has not stopped it
-        grad_text = f"; G's gradient norm {_g(median)} (peak {_g(peak)})"
+        grad_text = f"; G's gradient norm {g(median)} (peak {g(peak)})"
     since = _since(logs, separated)
-    d_real = _mean(_num(r, "d_real") for r in tail)
-    d_fake = _mean(_num(r, "d_fake") for r in tail)
+    d_real = _mean(num(r, "d_real") for r in tail)
+    d_fake = _mean(num(r, "d_fake") for r in tail)
     return "discriminator won", (f"D(x) {d_real:.3g} and D(G(z)) {d_fake:.3g} over the last {len(tail)} log rows"
                                  f"{grad_text}, since step {since:,}")
 
@@ -257,19 +201,19 @@ def _discriminator_won(logs: list[Mapping[str, Any]], config: Any) -> tuple[str,
 def _oscillating(kind: str, evals: list, logs: list[Mapping[str, Any]], config: Any) -> tuple[str, str] | None:
     head = _headline(kind, config)
     if head is not None:
-        points = [(s, _num(m, head[0])) for s, m in evals]
+        points = [(s, num(m, head[0])) for s, m in evals]
         points = [(s, v) for s, v in points if v is not None][-OSC_WINDOW:]
         if len(points) >= OSC_MIN_EVALS:
             values = [v for _, v in points]
             swing = max(values) - min(values)
             if _swings(values, OSC_REL_SWING * max(abs(v) for v in values)):
-                return "oscillating", (f"{head[0]} swung between {_g(min(values))} and {_g(max(values))} over the "
+                return "oscillating", (f"{head[0]} swung between {g(min(values))} and {g(max(values))} over the "
                                        f"last {len(values)} evals (steps {points[0][0]:,}-{points[-1][0]:,}) "
-                                       f"without a trend (swing {_g(swing)})")
+                                       f"without a trend (swing {g(swing)})")
             return None  # the headline is the better witness: losses are not read when it exists
     if _loss_name(config) not in ("minimax", "non-saturating"):
         return None
-    rows = [(int(r["step"]), _num(r, "d_fake")) for r in logs]
+    rows = [(int(r["step"]), num(r, "d_fake")) for r in logs]
     rows = [(s, v) for s, v in rows if v is not None][-OSC_LOSS_WINDOW:]
     if len(rows) < OSC_MIN_EVALS:
         return None
@@ -281,72 +225,18 @@ def _oscillating(kind: str, evals: list, logs: list[Mapping[str, Any]], config: 
 
 
 def _collapsed_verdict(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> tuple[str, str] | None:
-    evidence = _collapse(kind, m, config)
+    evidence = collapse(kind, m, config)
     if evidence is None:
         return None
     trend = _trend(kind, evals, config)
     if trend is not None and trend[0]:
         return None  # closing the gap to the target: a generator still spreading out, not a collapse (yet)
-    since = _since(evals, lambda e: _collapse(kind, e[1], config) is not None, step=lambda e: e[0])
+    since = _since(evals, lambda e: collapse(kind, e[1], config) is not None, step=lambda e: e[0])
     return "mode collapse", evidence + (f", since step {since:,}" if since is not None else "")
 
 
-def _collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
-    """The evidence sentence when metrics `m` show mode collapse, else None."""
-    if kind == "1d":
-        std = _num(m, "std")
-        _, target_std = _target_1d(config)
-        if std is not None and std < COLLAPSE_1D_STD_RATIO * target_std:
-            return f"std {_g(std)} against the target's {_g(target_std)} ({100 * std / target_std:.0f}%)"
-        return None
-    if kind == "2d":
-        modes, total, hq = _num(m, "modes"), _num(m, "modes_total"), _num(m, "high_quality")
-        top2 = _num(m, "top2_share")
-        if None in (modes, total, hq) or hq < COLLAPSE_MIN_HIGH_QUALITY:
-            return None
-        few = modes < COLLAPSE_MODES_FRACTION * total
-        crowded = top2 is not None and total >= COLLAPSE_TOP2_MIN_MODES and top2 >= COLLAPSE_TOP2_SHARE
-        if few or crowded:
-            # Two modes' share says something only when more than two are covered.
-            share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None and modes > 2 else ""
-            return f"{int(modes)} of {int(total)} modes covered{share}"
-        return None
-    if kind == "image" and _stacked_numbers(m) is not None:
-        modes, floor, kl, kl_floor = _stacked_numbers(m)
-        if modes < COLLAPSE_MODES_FRACTION * floor or kl > kl_floor + COLLAPSE_STACKED_KL:
-            return _stacked_text(m)
-        return None
-    if kind == "image":
-        coverage, kl, precision = _num(m, "class_coverage"), _num(m, "class_kl"), _num(m, "precision")
-        if coverage is None or (precision is not None and precision < COLLAPSE_MIN_PRECISION):
-            return None
-        if coverage < COLLAPSE_CLASS_COVERAGE or (kl is not None and kl > COLLAPSE_CLASS_KL):
-            floor = _num(m, "class_kl_floor")
-            kl_text = f", class KL {_g(kl)} nats" + (f" (floor {_g(floor)})" if floor is not None else "") if kl is not None else ""
-            prec = f", precision {_g(precision)}" if precision is not None else ""
-            return f"{100 * coverage:.0f}% of the classes produced{kl_text}{prec}"
-    return None
-
-
 def _undertrained(kind: str, m: Mapping[str, Any], evals: list, config: Any) -> tuple[str, str]:
-    name = _headline(kind, config)[0]
-    value = _num(m, name)
-    if kind == "1d":
-        _, target_std = _target_1d(config)
-        where = f"mean error {_g(m.get('mean_error'))}, std error {_g(m.get('std_error'))} (target std {_g(target_std)}), KS {_g(m.get('ks'))}"
-    elif kind == "2d":
-        where = (f"{int(_num(m, 'modes') or 0)} of {int(_num(m, 'modes_total') or 0)} modes covered, "
-                 f"{_num(m, 'high_quality') or 0:.1f}% high-quality samples")
-    else:
-        floor = _num(m, f"{name}_floor")
-        if name == "modes":  # Stacked MNIST: counts (1,000 would read 1e+03 as _g)
-            where = f"{int(value or 0):,} of {int(_num(m, 'modes_total') or 0):,} modes covered"
-            where += f" (floor {int(floor):,})" if floor is not None else ""
-        else:
-            where = f"{name} {_g(value)} (floor {_g(floor)})"
-        coverage = _num(m, "class_coverage")
-        if coverage is not None:  # labelled datasets only (Stacked MNIST counts modes, a folder has no classes)
-            where += f", {100 * coverage:.0f}% of the classes produced"
+    where = off_target(kind, m, config, _headline(kind, config)[0])
     trend = _trend(kind, evals, config)
     if trend is None:
         return "undertrained", f"{where}; no eval rows show the trend (set log.eval_every)"
@@ -362,42 +252,17 @@ def _trend(kind: str, evals: list, config: Any) -> tuple[bool, str] | None:
     (s0, e0), (s1, e1) = points[(len(points) - 1) // 2], points[-1]
     # The headline only: a tie-breaker near its target (high quality ~99%) moves by sampling noise alone.
     name, direction = _headline(kind, config)
-    v0, v1, target = _num(e0, name), _num(e1, name), _target_value(name, e0)
+    v0, v1, target = num(e0, name), num(e1, name), target_value(name, e0)
     gain = (v1 - v0) if direction == "max" else (v0 - v1)
     improving = gain > 0 and gain >= IMPROVING_MIN_GAIN * abs(v0 - target)
     text = "still improving" if improving else "not improving"
-    return improving, f"{text}: {name} {_g(v0)} at step {s0:,}, {_g(v1)} at step {s1:,}"
-
-
-def _target_value(name: str, m: Mapping[str, Any]) -> float:
-    """What a perfect generator scores on a ranking metric (the gap a trend is measured against)."""
-    if name == "modes":
-        return _num(m, "modes_total") or 0.0
-    return _num(m, f"{name}_floor") or 0.0  # w1: 0; fid_lenet: its real-vs-real floor
+    return improving, f"{text}: {name} {g(v0)} at step {s0:,}, {g(v1)} at step {s1:,}"
 
 
 # ---- helpers -------------------------------------------------------------------------------------------
-def _num(row: Mapping[str, Any], key: str) -> float | None:
-    """row[key] as a finite float, else None (missing, null, NaN, inf, not a number)."""
-    value = row.get(key) if isinstance(row, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _mean(values: Any) -> float:
     found = [v for v in values if v is not None]
     return sum(found) / len(found) if found else float("nan")
-
-
-def _g(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:.3g}"
-    return "n/a"
-
-
-def _ratio(value: float, floor: float) -> str:
-    return f"{value / floor:.1f}x" if floor > 0 else "above"
 
 
 def _tail(rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
@@ -428,20 +293,8 @@ def _swings(values: list[float], min_swing: float) -> bool:
     return reversals >= OSC_MIN_REVERSALS and trend < OSC_TREND_FRACTION * swing
 
 
-def _stacked_numbers(m: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
-    """(modes, modes_floor, mode_kl, mode_kl_floor) of a Stacked MNIST evaluation; None for other metrics."""
-    found = tuple(_num(m, k) for k in ("modes", "modes_floor", "mode_kl", "mode_kl_floor"))
-    return None if None in found else found  # type: ignore[return-value]
-
-
-def _stacked_text(m: Mapping[str, Any]) -> str:
-    modes, floor, kl, kl_floor = _stacked_numbers(m)  # type: ignore[misc]
-    return (f"{int(modes):,} of {int(_num(m, 'modes_total') or 1000):,} modes covered (real data: {int(floor):,}), "
-            f"mode KL {_g(kl)} nats (real data: {_g(kl_floor)})")
-
-
 def _data_name(config: Any) -> str | None:
-    name = _section(config, "data").get("name")
+    name = section(config, "data").get("name")
     return str(name) if name is not None else None
 
 
@@ -449,27 +302,15 @@ def _headline(kind: str, config: Any) -> tuple[str, str] | None:
     return headline(kind, _data_name(config))
 
 
-def _section(config: Any, name: str) -> dict[str, Any]:
-    section = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
-    if isinstance(section, str):
-        return {"name": section}
-    return dict(section) if isinstance(section, Mapping) else {}
-
-
 def _loss_name(config: Any) -> str | None:
-    return _section(config, "loss").get("name")
+    return section(config, "loss").get("name")
 
 
 def _d_targets(config: Any) -> tuple[float, float] | None:
     """(real target, fake target) of D's logged outputs, for objectives that have fixed targets."""
-    loss = _section(config, "loss")
+    loss = section(config, "loss")
     if loss.get("name") in ("minimax", "non-saturating"):
         return float(loss.get("real_label", 1.0)), float(loss.get("fake_label", 0.0))
     if loss.get("name") == "least-squares":
         return float(loss.get("b", 1.0)), float(loss.get("a", 0.0))
     return None
-
-
-def _target_1d(config: Any) -> tuple[float, float]:
-    data = _section(config, "data")
-    return float(data.get("mean", 0.0)), float(data.get("std", 1.0))

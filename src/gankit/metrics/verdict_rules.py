@@ -1,0 +1,197 @@
+"""What each metric family's numbers say about a run: converged, collapsed, or how far off (`metrics/diagnosis.py`
+puts these together with the loss-based rules into one verdict).
+
+The rules read the metric keys through the constants of the family that produces them (`toy.MODES`,
+`images.FID_LENET`, `stacked.MODE_KL`, ...), so renaming a key happens in its family's module only. Each
+threshold says why it has its value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from gankit.metrics import images, stacked, toy
+
+# 1-D: 10% of the target std is well outside the sampling noise of 10,000 samples (std/100) and the gan-1d
+# preset reaches 2-3%; a KS statistic of 0.05 is about a 0.1-std shift of the mean.
+CONVERGED_1D_REL_ERROR = 0.10
+CONVERGED_1D_KS = 0.05
+# 1-D: a generator whose spread is under half the target's covers well under half of its mass.
+COLLAPSE_1D_STD_RATIO = 0.5
+# 2-D: PacGAN's best grid25 numbers are ~91% high quality; true samples within 3 std score ~99%.
+CONVERGED_2D_HIGH_QUALITY = 80.0
+# 2-D: reverse KL of 0.1 nats to uniform over modes; the true mixture scores (K-1)/(2N), ~0.005 for 2,500 samples.
+CONVERGED_2D_REVERSE_KL = 0.1
+# 2-D: modes captured below 80% of the total is "well below" (a lost mode or two is noise; a fifth is not).
+COLLAPSE_MODES_FRACTION = 0.8
+# 2-D: two modes holding half of the good samples is at least twice their fair share once there are 8+ modes.
+COLLAPSE_TOP2_SHARE = 0.5
+COLLAPSE_TOP2_MIN_MODES = 8
+# 2-D: below 10% high quality, most samples are off every mode: the generator is not making data yet.
+COLLAPSE_MIN_HIGH_QUALITY = 10.0
+# Images: FID on the classifier's features within 3x the real-vs-real floor ("a few times the floor").
+CONVERGED_FID_FACTOR = 3.0
+# Images: classes covered below 80%, as modes for 2-D.
+COLLAPSE_CLASS_COVERAGE = 0.8
+# Images: 0.5 nats of KL to uniform is about one class taking half the samples (10 classes).
+COLLAPSE_CLASS_KL = 0.5
+# Images: with precision below 0.3 most samples lie outside the real data's manifold: noise, not collapse.
+COLLAPSE_MIN_PRECISION = 0.3
+# Stacked MNIST (1,000 modes): judged against the real-vs-real floors (modes_floor, mode_kl_floor), since
+# classifier errors and 26,000 samples keep even real data from a flat 1,000. Converged: 95% of the modes real
+# data shows and a mode KL within 0.1 nats of real's (PacGAN's best runs sit ~0.07 above uniform).
+CONVERGED_STACKED_MODES_FRACTION = 0.95
+CONVERGED_STACKED_KL = 0.1
+# Stacked MNIST collapse: fewer than 80% of the floor's modes (as 2-D), or a mode KL more than log(1/0.8) nats
+# above the floor: the histogram is as uneven as one with a fifth of the modes empty.
+COLLAPSE_STACKED_KL = math.log(1 / 0.8)
+
+
+def converged(kind: str, m: Mapping[str, Any], config: Any) -> tuple[str, str] | None:
+    """('converged', evidence) when the samples match the target within the protocol's noise, else None."""
+    if kind == "1d":
+        mean_err, std_err, ks = num(m, toy.MEAN_ERROR), num(m, toy.STD_ERROR), num(m, toy.KS)
+        target_mean, target_std = target_1d(config)
+        if None in (mean_err, std_err, ks):
+            return None
+        tol = CONVERGED_1D_REL_ERROR * target_std
+        if mean_err <= tol and std_err <= tol and ks <= CONVERGED_1D_KS:
+            return "converged", (f"mean {g(m[toy.MEAN])} (target {g(target_mean)}), std {g(m[toy.STD])} "
+                                 f"(target {g(target_std)}), KS {g(ks)}")
+        return None
+    if kind == "2d":
+        modes, total, hq = num(m, toy.MODES), num(m, toy.MODES_TOTAL), num(m, toy.HIGH_QUALITY)
+        rkl = num(m, toy.REVERSE_KL)
+        if None in (modes, total, hq):
+            return None
+        if modes >= total and hq >= CONVERGED_2D_HIGH_QUALITY and (rkl is None or rkl <= CONVERGED_2D_REVERSE_KL):
+            extra = f", reverse KL {g(rkl)}" if rkl is not None else ""
+            return "converged", f"{int(modes)} of {int(total)} modes covered, {hq:.1f}% high-quality samples{extra}"
+        return None
+    if kind == "image" and stacked_numbers(m) is not None:
+        modes, floor, kl, kl_floor = stacked_numbers(m)  # type: ignore[misc]
+        if modes >= CONVERGED_STACKED_MODES_FRACTION * floor and kl <= kl_floor + CONVERGED_STACKED_KL:
+            return "converged", f"{stacked_text(m)}: as many as real data shows"
+        return None
+    if kind == "image":
+        fid, floor = num(m, images.FID_LENET), num(m, images.floor_key(images.FID_LENET))
+        coverage = num(m, images.CLASS_COVERAGE)
+        if None in (fid, floor, coverage):
+            return None
+        if fid <= CONVERGED_FID_FACTOR * max(floor, 1e-12) and coverage >= 1.0:
+            return "converged", (f"{images.FID_LENET} {g(fid)} ({ratio(fid, floor)} the real-vs-real floor "
+                                 f"{g(floor)}), every class produced")
+    return None
+
+
+def collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
+    """The evidence sentence when metrics `m` show mode collapse, else None."""
+    if kind == "1d":
+        std = num(m, toy.STD)
+        _, target_std = target_1d(config)
+        if std is not None and std < COLLAPSE_1D_STD_RATIO * target_std:
+            return f"std {g(std)} against the target's {g(target_std)} ({100 * std / target_std:.0f}%)"
+        return None
+    if kind == "2d":
+        modes, total, hq = num(m, toy.MODES), num(m, toy.MODES_TOTAL), num(m, toy.HIGH_QUALITY)
+        top2 = num(m, toy.TOP2_SHARE)
+        if None in (modes, total, hq) or hq < COLLAPSE_MIN_HIGH_QUALITY:
+            return None
+        few = modes < COLLAPSE_MODES_FRACTION * total
+        crowded = top2 is not None and total >= COLLAPSE_TOP2_MIN_MODES and top2 >= COLLAPSE_TOP2_SHARE
+        if few or crowded:
+            # Two modes' share says something only when more than two are covered.
+            share = f", {100 * top2:.0f}% of high-quality samples in 2 modes" if top2 is not None and modes > 2 else ""
+            return f"{int(modes)} of {int(total)} modes covered{share}"
+        return None
+    if kind == "image" and stacked_numbers(m) is not None:
+        modes, floor, kl, kl_floor = stacked_numbers(m)  # type: ignore[misc]
+        if modes < COLLAPSE_MODES_FRACTION * floor or kl > kl_floor + COLLAPSE_STACKED_KL:
+            return stacked_text(m)
+        return None
+    if kind == "image":
+        coverage, kl = num(m, images.CLASS_COVERAGE), num(m, images.CLASS_KL)
+        precision = num(m, images.PRECISION)
+        if coverage is None or (precision is not None and precision < COLLAPSE_MIN_PRECISION):
+            return None
+        if coverage < COLLAPSE_CLASS_COVERAGE or (kl is not None and kl > COLLAPSE_CLASS_KL):
+            floor = num(m, images.floor_key(images.CLASS_KL))
+            kl_text = f", class KL {g(kl)} nats" + (f" (floor {g(floor)})" if floor is not None else "") if kl is not None else ""
+            prec = f", precision {g(precision)}" if precision is not None else ""
+            return f"{100 * coverage:.0f}% of the classes produced{kl_text}{prec}"
+    return None
+
+
+def off_target(kind: str, m: Mapping[str, Any], config: Any, name: str) -> str:
+    """How far the samples are from the target, in words (the 'undertrained' evidence); `name`: the headline."""
+    if kind == "1d":
+        _, target_std = target_1d(config)
+        return (f"mean error {g(m.get(toy.MEAN_ERROR))}, std error {g(m.get(toy.STD_ERROR))} "
+                f"(target std {g(target_std)}), KS {g(m.get(toy.KS))}")
+    if kind == "2d":
+        return (f"{int(num(m, toy.MODES) or 0)} of {int(num(m, toy.MODES_TOTAL) or 0)} modes covered, "
+                f"{num(m, toy.HIGH_QUALITY) or 0:.1f}% high-quality samples")
+    value, floor = num(m, name), num(m, images.floor_key(name))
+    if name == stacked.MODES:  # Stacked MNIST: counts (1,000 would read 1e+03 as g)
+        where = f"{int(value or 0):,} of {int(num(m, stacked.MODES_TOTAL) or 0):,} modes covered"
+        where += f" (floor {int(floor):,})" if floor is not None else ""
+    else:
+        where = f"{name} {g(value)} (floor {g(floor)})"
+    coverage = num(m, images.CLASS_COVERAGE)
+    if coverage is not None:  # labelled datasets only (Stacked MNIST counts modes, a folder has no classes)
+        where += f", {100 * coverage:.0f}% of the classes produced"
+    return where
+
+
+def target_value(name: str, m: Mapping[str, Any]) -> float:
+    """What a perfect generator scores on a ranking metric (the gap a trend is measured against)."""
+    if name == toy.MODES:  # the same key as stacked.MODES: every mode, of modes_total
+        return num(m, toy.MODES_TOTAL) or 0.0
+    return num(m, images.floor_key(name)) or 0.0  # w1: 0; fid_lenet: its real-vs-real floor
+
+
+def stacked_numbers(m: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
+    """(modes, modes_floor, mode_kl, mode_kl_floor) of a Stacked MNIST evaluation; None for other metrics."""
+    keys = (stacked.MODES, stacked.MODES_FLOOR, stacked.MODE_KL, stacked.MODE_KL_FLOOR)
+    found = tuple(num(m, k) for k in keys)
+    return None if None in found else found  # type: ignore[return-value]
+
+
+def stacked_text(m: Mapping[str, Any]) -> str:
+    modes, floor, kl, kl_floor = stacked_numbers(m)  # type: ignore[misc]
+    return (f"{int(modes):,} of {int(num(m, stacked.MODES_TOTAL) or 1000):,} modes covered (real data: {int(floor):,}), "
+            f"mode KL {g(kl)} nats (real data: {g(kl_floor)})")
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+def num(row: Mapping[str, Any], key: str) -> float | None:
+    """row[key] as a finite float, else None (missing, null, NaN, inf, not a number)."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def g(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.3g}"
+    return "n/a"
+
+
+def ratio(value: float, floor: float) -> str:
+    return f"{value / floor:.1f}x" if floor > 0 else "above"
+
+
+def section(config: Any, name: str) -> dict[str, Any]:
+    """Config section `name` as a dict (a Config object or a mapping; a bare string is its name)."""
+    found = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+    if isinstance(found, str):
+        return {"name": found}
+    return dict(found) if isinstance(found, Mapping) else {}
+
+
+def target_1d(config: Any) -> tuple[float, float]:
+    data = section(config, "data")
+    return float(data.get("mean", 0.0)), float(data.get("std", 1.0))
