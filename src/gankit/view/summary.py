@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from gankit.errors import GankitError, RunDirError
+from gankit.errors import RunDirError
 from gankit.store import rundir
 from gankit.view.animate import sample_pictures
 
@@ -74,15 +74,17 @@ class RunSummary:
 
     @cached_property
     def data_kind(self) -> tuple[str, str] | None:
-        """(kind, name) of the run's data (`metrics.kind_of`), or None when it cannot be read."""
-        try:
-            from gankit import metrics
-            from gankit.api import Run
+        """(kind, name) of the run's data as its data part declares it (`gankit.data.data_traits`): read from
+        config.yaml alone, no data loaded, so a run whose data is not on this machine still ranks. None when the
+        config names no registered data part."""
+        from gankit.data import data_traits
 
-            data = Run(self.path).data
-            return metrics.kind_of(data), data.name
-        except (GankitError, OSError, ValueError, NotImplementedError):
-            return None  # data no longer on this machine: the table just shows no headline
+        data = self.config.get("data")
+        name = data.get("name") if isinstance(data, dict) else data
+        traits = data_traits(name) if isinstance(name, str) else None
+        if traits is None:
+            return None  # an unknown or missing data name: the table just shows no headline
+        return traits.kind or "other", name
 
     @property
     def headline(self) -> tuple[str, str] | None:
