@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from gankit import config as configs
-from gankit.api import resolve_config
+from gankit.config import resolve_config
 from gankit.errors import ConfigError
 from gankit.presets import load_preset, preset_names, preset_table
 
@@ -38,7 +38,7 @@ def test_overrides_parse_numbers_lists_and_nested_keys():
                                           "train.epochs=2", "data.std=0.1"])
     assert cfg.optim["d"]["lr"] == pytest.approx(1e-3)
     assert cfg.optim["g"]["betas"] == (0.0, 0.9)
-    assert cfg.reg.clip == 0.01 and cfg.train.epochs == 2 and cfg.data["std"] == 0.1
+    assert cfg.reg == {"clip": {"value": 0.01}} and cfg.train.epochs == 2 and cfg.data["std"] == 0.1
 
 
 def test_integer_where_float_expected_is_accepted_but_text_is_not():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.api import resolve_config
+from gankit.config import resolve_config
 from gankit.data import build_data
 from gankit.errors import ConfigError
 from gankit.models import build_discriminator, build_generator

@@ -275,7 +275,7 @@ def test_bad_eval_every_is_one_line_exit_2(setting, message, tmp_path, capsys):
 
 
 def test_eval_leaves_the_training_rng_streams_alone(tmp_path):
-    from gankit.api import resolve_config
+    from gankit.config import resolve_config
     from gankit.training.trainer import Trainer
 
     cfg = resolve_config("gan-grid25", ["data.points_per_mode=40", "train.steps=5", "log.eval_every=1"])

@@ -6,19 +6,19 @@ import pytest
 import torch
 
 import gankit
-from gankit.api import resolve_config
 from gankit.cli import main
+from gankit.config import resolve_config
 from gankit.errors import ConfigError
 from gankit.scale.ensemble import train_ensemble
 from gankit.store.checkpoint import load_checkpoint
 
 SMALL = ["data.points_per_mode=20", "train.batch_size=64", "train.steps=6", "log.every=3", "log.sample_every=6",
          "log.checkpoint_every=6", "log.eval_every=0", "generator.hidden=32", "discriminator.hidden=32"]
-VARIED = [  # seeds, learning rates, betas, clip, n_critic, loss
+VARIED = [  # seeds, learning rates, betas, clip values, Adam eps, weight averages: one game (loss, n_critic)
     [],
     ["seed=5", "optim.d.lr=3e-4", "optim.g.betas=[0.9,0.99]"],
-    ["seed=7", "reg.clip=0.05", "train.d_steps=3"],
-    ["seed=9", "loss.name=hinge", "reg.clip=null", "optim.d.eps=1e-6"],
+    ["seed=7", "reg.clip=0.05", "train.g_ema=0.9"],
+    ["seed=9", "reg.clip=0.02", "optim.d.eps=1e-6"],
 ]
 
 
@@ -42,6 +42,30 @@ def test_each_member_matches_its_solo_run_to_float_tolerance(tmp_path):
         for name in ("config.yaml", "metrics.json", "samples/step_0000006.png"):
             assert (member / name).is_file(), name
         assert json.loads((member / "metrics.json").read_text())["verdict"]
+
+
+@pytest.mark.parametrize("other, what", [("loss.name=hinge", "share loss"), ("train.d_steps=3", "train.d_steps"),
+                                         ("runtime.precision=bf16", "runtime.precision")])
+def test_ensemble_refuses_members_of_different_games_in_one_line(other, what, tmp_path):
+    configs = [resolve_config("wgan-grid25", SMALL), resolve_config("wgan-grid25", [*SMALL, other])]
+    with pytest.raises(ConfigError, match=what) as err:
+        train_ensemble(configs, tmp_path / "ens")
+    assert "\n" not in str(err.value) and not (tmp_path / "ens").exists()
+
+
+def test_ensemble_runs_in_bf16_when_its_members_ask(tmp_path, monkeypatch):
+    seen = []
+    real_autocast = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **kw):
+        seen.append(enabled and dtype == torch.bfloat16)
+        return real_autocast(device_type, dtype, enabled=enabled, **kw)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    configs = [resolve_config("wgan-grid25", [*SMALL, "train.steps=1", "runtime.precision=bf16", f"seed={k}"])
+               for k in range(2)]
+    train_ensemble(configs, tmp_path / "ens")
+    assert seen and all(seen)  # every forward pass of the stacked iteration entered bf16 autocast
 
 
 def test_ensemble_refuses_models_it_cannot_stack(tmp_path):

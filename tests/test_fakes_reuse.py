@@ -15,8 +15,8 @@ from test_train import (
 )
 
 import gankit
-from gankit.api import resolve_config
 from gankit.cli import main
+from gankit.config import resolve_config
 from gankit.errors import ConfigError
 from gankit.training.trainer import Trainer
 
@@ -99,15 +99,15 @@ def test_reuse_keeps_ema_and_clipping_working(tmp_path):
 
 
 def test_reuse_hands_gs_fakes_to_ds_update_and_its_gradient_penalty(monkeypatch, tmp_path):
-    import gankit.training.trainer as trainer_module
+    import gankit.parts.penalties as penalties_module
 
     sets = ["data.points_per_mode=20", "train.batch_size=64", "runtime.device=cpu", "log.eval_every=0",
             "train.fakes=reuse", "train.d_steps=1"]
     trainer = Trainer(resolve_config("wgan-gp-grid25", sets), tmp_path / "run", progress=False)
     made, penalised = [], []
     trainer.G.register_forward_hook(lambda _m, _a, out: made.append(out.detach().clone()))
-    penalty = trainer_module.gradient_penalty
-    monkeypatch.setattr(trainer_module, "gradient_penalty",
+    penalty = penalties_module.gradient_penalty
+    monkeypatch.setattr(penalties_module, "gradient_penalty",
                         lambda D, real, fake, **kw: penalised.append(fake) or penalty(D, real, fake, **kw))
     trainer.iteration()
     assert len(made) == len(penalised) == 1
@@ -120,7 +120,7 @@ def test_reuse_skips_a_non_finite_g_update_and_still_updates_d(monkeypatch, tmp_
             "train.fakes=reuse", "train.skip_nonfinite=true"]
     trainer = Trainer(resolve_config("gan-grid25", sets), tmp_path / "run", progress=False)
     g_loss = trainer.objective.g_loss
-    monkeypatch.setattr(type(trainer.objective), "g_loss", lambda self, d_fake, fake: g_loss(d_fake, fake) * float("nan"))
+    monkeypatch.setattr(type(trainer.objective), "g_loss", lambda self, *scores: g_loss(*scores) * float("nan"))
     g_before = [p.clone() for p in trainer.G.parameters()]
     d_before = [p.clone() for p in trainer.D.parameters()]
     trainer.iteration()
@@ -147,13 +147,13 @@ def test_reuse_refusals_are_one_line(tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'reuse'"):
         resolve_config("gan-grid25", ["train.fakes=reuse2"])
     config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.fakes=reuse"])
-    with pytest.raises(ConfigError, match="runtime.compile: step trains MLP GANs with adam, without train.fakes: reuse"):
+    with pytest.raises(ConfigError, match="runtime.compile: step cannot train train.fakes: reuse"):
         Trainer(config, tmp_path / "run", progress=False)
-    from gankit.scale.ensemble import _check
+    from gankit.training.capability import check_members
 
     member = Trainer(resolve_config("wgan-grid25", ["train.fakes=reuse"]), tmp_path / "member", progress=False)
-    with pytest.raises(ConfigError, match="an ensemble trains with train.fakes: fresh"):
-        _check([member])
+    with pytest.raises(ConfigError, match="an ensemble cannot train train.fakes: reuse"):
+        check_members([member.config], [(member.G, member.D)])
 
 
 @pytest.mark.parametrize("preset, settings", [

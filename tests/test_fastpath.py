@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import gankit
-from gankit.api import resolve_config
+from gankit.config import resolve_config
 from gankit.errors import ConfigError
 from gankit.store.checkpoint import load_checkpoint
 from gankit.training import fastpath

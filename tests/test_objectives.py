@@ -47,13 +47,13 @@ def test_minimax_d_and_g():
     expected_d = (LOG2 + sp(-2.0)) / 2 + (LOG2 + sp(-1.0)) / 2
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), expected_d)
     # G minimises mean log(1 - sigmoid(s)) = -mean softplus(s).
-    close(obj.g_loss(d_fake, NO_SAMPLES), -(LOG2 + sp(-1.0)) / 2)
-    assert torch.allclose(obj.g_loss(d_fake, NO_SAMPLES), torch.log(1 - torch.sigmoid(d_fake)).mean())
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), -(LOG2 + sp(-1.0)) / 2)
+    assert torch.allclose(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), torch.log(1 - torch.sigmoid(d_fake)).mean())
 
 
 def test_minimax_g_is_stable_for_large_scores():
     obj = build("minimax")
-    loss = obj.g_loss(torch.tensor([100.0, -100.0]), NO_SAMPLES)
+    loss = obj.g_loss(None, torch.tensor([100.0, -100.0]), NO_SAMPLES, NO_SAMPLES)
     assert torch.isfinite(loss)
     assert loss.item() == pytest.approx(-(100.0 + sp(-100.0)) / 2)
 
@@ -61,7 +61,7 @@ def test_minimax_g_is_stable_for_large_scores():
 def test_non_saturating_g():
     obj = build("non-saturating")
     d_fake = t(0.0, -1.0)
-    close(obj.g_loss(d_fake, NO_SAMPLES), (LOG2 + sp(1.0)) / 2)
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), (LOG2 + sp(1.0)) / 2)
     # Same discriminator loss as minimax.
     d_real = t(0.0, 2.0)
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), (LOG2 + sp(-2.0)) / 2 + (LOG2 + sp(-1.0)) / 2)
@@ -71,8 +71,8 @@ def test_non_saturating_gradient_does_not_vanish_where_minimax_does():
     # D confidently rejects a fake (score -10): minimax G's gradient ~ sigmoid(-10), NS G's ~ 1.
     s_mm = torch.tensor([-10.0], requires_grad=True)
     s_ns = torch.tensor([-10.0], requires_grad=True)
-    build("minimax").g_loss(s_mm, NO_SAMPLES).backward()
-    build("non-saturating").g_loss(s_ns, NO_SAMPLES).backward()
+    build("minimax").g_loss(None, s_mm, NO_SAMPLES, NO_SAMPLES).backward()
+    build("non-saturating").g_loss(None, s_ns, NO_SAMPLES, NO_SAMPLES).backward()
     assert abs(s_mm.grad.item()) < 1e-4
     assert abs(s_ns.grad.item()) > 0.99
 
@@ -87,7 +87,7 @@ def test_one_sided_label_smoothing():
 
     expected_d = (LOG2 + bce(2.0, 0.95)) / 2 + (LOG2 + sp(-1.0)) / 2  # fakes keep label 0
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), expected_d)
-    close(obj.g_loss(d_fake, NO_SAMPLES), (LOG2 + bce(-1.0, 0.95)) / 2)
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), (LOG2 + bce(-1.0, 0.95)) / 2)
     # With smoothing, D's real loss is minimal at sigmoid(s) = 0.95, not at s -> infinity.
     s = torch.tensor([math.log(0.95 / 0.05)], requires_grad=True)
     obj.d_loss(s, torch.tensor([-50.0]), NO_SAMPLES, NO_SAMPLES).backward()
@@ -115,7 +115,7 @@ def test_least_squares_default_abc():
     # ½·mean((0-1)², (2-1)²) + ½·mean((0-0)², (-1-0)²) = ½·1 + ½·½
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), 0.75)
     # ½·mean((0-1)², (-1-1)²) = ½·(1+4)/2
-    close(obj.g_loss(d_fake, NO_SAMPLES), 1.25)
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), 1.25)
     assert obj.score_name == "score"
     assert torch.equal(obj.prob(d_fake), d_fake)
 
@@ -126,7 +126,7 @@ def test_least_squares_papers_other_choice():
     # ½·mean(1, 1) + ½·mean((0+1)², (-1+1)²) = ½ + ¼
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), 0.75)
     # ½·mean(0², (-1)²)
-    close(obj.g_loss(d_fake, NO_SAMPLES), 0.25)
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), 0.25)
     with pytest.raises(ConfigError):
         build("least-squares", a=1.0, b=1.0)
 
@@ -141,7 +141,7 @@ def test_wasserstein_signs():
     # Descending the critic's loss raises real scores and lowers fake ones.
     assert torch.equal(d_real.grad, t(-0.5, -0.5))
     assert torch.equal(d_fake.grad, t(0.5, 0.5))
-    close(obj.g_loss(t(0.0, -2.0), NO_SAMPLES), 1.0)
+    close(obj.g_loss(None, t(0.0, -2.0), NO_SAMPLES, NO_SAMPLES), 1.0)
     assert torch.equal(obj.prob(d_real.detach()), d_real.detach())
 
 
@@ -152,7 +152,7 @@ def test_hinge_margins():
     close(obj.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), 2.5 / 4 + 2.5 / 4)
     # Exactly at or beyond the margins: zero loss.
     close(obj.d_loss(t(1.0, 5.0), t(-1.0, -5.0), NO_SAMPLES, NO_SAMPLES), 0.0)
-    close(obj.g_loss(d_fake, NO_SAMPLES), -(-1.0 - 0.5 - 3.0 + 1.0) / 4)
+    close(obj.g_loss(None, d_fake, NO_SAMPLES, NO_SAMPLES), -(-1.0 - 0.5 - 3.0 + 1.0) / 4)
 
 
 # --- Coulomb -----------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_coulomb_d_loss_regresses_the_potential_at_real_and_fake_points():
     close(obj.d_loss(d_real, d_fake, real, fake), expected)
     # A perfect D has zero loss.
     close(obj.d_loss(t(target_real), t(target_fake), real, fake), 0.0)
-    close(obj.g_loss(t(0.25, 0.75), fake), 0.5)
+    close(obj.g_loss(None, t(0.25, 0.75), fake, fake), 0.5)
 
 
 def test_coulomb_target_is_detached():
@@ -217,7 +217,7 @@ def test_coulomb_generator_moves_fake_towards_real():
         return k(a, fakes).mean(1) - k(a, real).mean(1)
 
     assert torch.allclose(perfect_d(point.detach()), obj.potential(point, real, fakes))
-    loss = obj.g_loss(perfect_d(point), point)
+    loss = obj.g_loss(None, perfect_d(point), point, point)
     loss.backward()
     assert point.grad.item() > 0  # descent moves the fake at 0.5 towards the real charge at 0
     with torch.no_grad():

@@ -147,16 +147,17 @@ NONFINITE = ["runtime.threads=1", "train.steps=40", "log.every=5", "log.checkpoi
 
 def _poison_d_scores(monkeypatch, value: float, steps: range) -> None:
     """D's scores in its own update become `value` at `steps` (G's updates are untouched)."""
-    from gankit.training.trainer import Trainer
+    from gankit.training.players import EagerPlayers
 
-    real_critic = Trainer.critic
+    real_update = EagerPlayers.update
 
-    def critic(self, x):
-        scores = real_critic(self, x)
-        in_d_step = next(self.D.parameters()).requires_grad
-        return scores * value if in_d_step and self.step in steps else scores
+    def update(self, who, loss, *tensors):
+        if who == "d" and self.t.step in steps:
+            inner = loss
+            loss = lambda G, D, *xs: inner(G, lambda x: D(x) * value, *xs)
+        return real_update(self, who, loss, *tensors)
 
-    monkeypatch.setattr(Trainer, "critic", critic)
+    monkeypatch.setattr(EagerPlayers, "update", update)
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
@@ -174,18 +175,18 @@ def test_a_non_finite_loss_stops_the_run_diverged_and_keeps_the_last_finite_chec
 
 
 def test_non_finite_weights_stop_the_run_diverged(monkeypatch, tmp_path, capsys):
-    from gankit.training.trainer import Trainer
+    from gankit.training.players import EagerPlayers
 
-    real_g_step = Trainer.g_step
+    real_update = EagerPlayers.update
 
-    def g_step(self):
-        loss = real_g_step(self)
-        if self.step == 12:
+    def update(self, who, loss, *tensors):
+        out = real_update(self, who, loss, *tensors)
+        if who == "g" and self.t.step == 12:
             with torch.no_grad():
-                next(self.D.parameters()).view(-1)[0] = float("inf")
-        return loss
+                next(self.t.D.parameters()).view(-1)[0] = float("inf")
+        return out
 
-    monkeypatch.setattr(Trainer, "g_step", g_step)
+    monkeypatch.setattr(EagerPlayers, "update", update)
     run = gankit.train("gan-1d", out=tmp_path / "run", overrides=NONFINITE, progress=False)
     assert "verdict: diverged - non-finite" in capsys.readouterr().out
     last = [r for r in run.history if r.get("event") == "diverged"]
@@ -194,17 +195,22 @@ def test_non_finite_weights_stop_the_run_diverged(monkeypatch, tmp_path, capsys)
 
 
 def test_skip_nonfinite_leaves_weights_and_optimiser_state_unchanged(tmp_path):
-    from gankit.api import resolve_config
+    from gankit.config import resolve_config
     from gankit.training.trainer import Trainer
 
     trainer = Trainer(resolve_config("gan-1d", ["train.skip_nonfinite=true", "runtime.threads=1"]), tmp_path / "run")
     real = trainer.batcher.batch(0, trainer.data_rng)
-    trainer.d_step(real)  # one good update, so the optimiser has state to keep
+    step = trainer.one_iteration
+
+    def d_update(scale: float = 1.0) -> None:
+        fake = step.fake(trainer.G, trainer.noise(len(real)))
+        trainer.players.update("d", lambda G, D, *xs: step.d_loss(G, lambda x: D(x) * scale, *xs), real, fake)
+
+    d_update()  # one good update, so the optimiser has state to keep
     weights = {k: v.clone() for k, v in trainer.D.state_dict().items()}
     moments = [s["exp_avg"].clone() for s in trainer.opt_d.state.values()]
     lr = trainer.opt_d.param_groups[0]["lr"]
-    trainer.critic = lambda x: Trainer.critic(trainer, x) * float("nan")  # D's scores, so its loss and gradients
-    trainer.d_step(real)
+    d_update(float("nan"))  # D's scores, so its loss and gradients
     assert trainer.skipped == 1
     assert all(torch.equal(weights[k], v) for k, v in trainer.D.state_dict().items())
     assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, trainer.opt_d.state.values()))
@@ -242,9 +248,9 @@ def _fail_checkpoint(monkeypatch):
 
 
 def _fail_picture(monkeypatch):
-    import gankit.training.trainer
+    import gankit.training.snapshots
 
-    real_plot = gankit.training.trainer.plot_samples
+    real_plot = gankit.training.snapshots.plot_samples
 
     def plot(data, fake, path, *args, **kwargs):
         if "0000020" in Path(path).name:
@@ -252,7 +258,7 @@ def _fail_picture(monkeypatch):
             raise _enospc(str(path))
         return real_plot(data, fake, path, *args, **kwargs)
 
-    monkeypatch.setattr(gankit.training.trainer, "plot_samples", plot)
+    monkeypatch.setattr(gankit.training.snapshots, "plot_samples", plot)
 
 
 def _fail_history(monkeypatch):

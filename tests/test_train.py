@@ -233,15 +233,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
 
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_finite_checkpoint(tmp_path, monkeypatch, capsys):
-    from gankit.training.trainer import Trainer
+    from gankit.training.players import EagerPlayers
 
-    real_d_step = Trainer.d_step
+    real_update = EagerPlayers.update
 
-    def poisoned(self, real):  # from step 12 on, D's loss is NaN (as an exploding run's would be)
-        loss, d_real, d_fake = real_d_step(self, real)
-        return (loss * float("nan") if self.step >= 12 else loss), d_real, d_fake
+    def poisoned(self, who, loss, *tensors):  # from step 12 on, D's loss is NaN (as an exploding run's would be)
+        if who == "d" and self.t.step >= 12:
+            inner = loss
+            loss = lambda *xs: (inner(*xs)[0] * float("nan"), *inner(*xs)[1:])
+        return real_update(self, who, loss, *tensors)
 
-    monkeypatch.setattr(Trainer, "d_step", poisoned)
+    monkeypatch.setattr(EagerPlayers, "update", poisoned)
     run = gankit.train("gan-1d", out=tmp_path / "run", progress=False,
                        overrides=["train.steps=40", "log.every=5", "log.checkpoint_every=10"])
     printed = capsys.readouterr().out

@@ -31,14 +31,6 @@ class LatentConfig:
 
 
 @dataclass
-class RegConfig:
-    clip: float | None = None  # WGAN weight clipping of D to [-clip, clip] after each D step
-    gp: float = 0.0  # gradient penalty weight (WGAN-GP uses 10)
-    gp_center: float = 1.0
-    spectral_norm: bool = False  # spectral normalisation of D's layers
-
-
-@dataclass
 class TrainConfig:
     batch_size: int = 64
     epochs: int | None = None
@@ -82,12 +74,11 @@ class RuntimeConfig:
 
 SECTIONS = {
     "latent": LatentConfig,
-    "reg": RegConfig,
     "train": TrainConfig,
     "log": LogConfig,
     "runtime": RuntimeConfig,
 }
-PARTS = ("data", "generator", "discriminator", "loss")
+PARTS = ("data", "generator", "discriminator", "loss", "augment")
 
 
 @dataclass
@@ -101,7 +92,9 @@ class Config:
     generator: dict = field(default_factory=lambda: {"name": "mlp-1d"})
     discriminator: dict = field(default_factory=lambda: {"name": "mlp-1d"})
     loss: dict = field(default_factory=lambda: {"name": "non-saturating"})
-    reg: RegConfig = field(default_factory=RegConfig)
+    # Penalties of D by name, each with its settings (gankit.parts.penalties): {clip: {value: 0.01}}
+    reg: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=lambda: {"name": "none"})  # what D sees of each batch
     optim: dict = field(default_factory=lambda: {"g": {"name": "adam"}, "d": {"name": "adam"}})
     train: TrainConfig = field(default_factory=TrainConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -235,6 +228,8 @@ def from_dict(raw: dict[str, Any]) -> Config:
             setattr(config, key, _part_name(key, value))
         elif key == "optim":
             config.optim = _optim(value)
+        elif key == "reg":
+            config.reg = _reg(value)
         else:
             hint = typing.get_type_hints(Config)[key]
             setattr(config, key, coerce(value, hint, f"setting '{key}'"))
@@ -281,10 +276,51 @@ def _optim(value: Any) -> dict[str, dict[str, Any]]:
     return {who: _part_name(f"optim.{who}", value.get(who, {"name": "adam"})) for who in ("g", "d")}
 
 
+# Keys of the `reg` section before penalties were parts (runs written by gankit 0.1 still load)
+_OLD_REG = {"spectral_norm": "spectral-norm"}
+
+
+def _reg(value: Any) -> dict[str, dict[str, Any]]:
+    """`reg` as {penalty: {settings}}: a bare value is the penalty's first setting; null or false (or a zero
+    weight) leave it out (`--set reg.clip=null` removes clipping); gp_center (the old spelling) is gp's center."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"'reg' must be a section of penalties (e.g. reg: {{gp: {{weight: 10}}}}), got {value!r}")
+    value = dict(value)
+    center = value.pop("gp_center", None)
+    reg: dict[str, dict[str, Any]] = {}
+    for key, item in value.items():
+        name = _OLD_REG.get(key, key)
+        if item is None or item is False:
+            continue
+        if isinstance(item, dict):
+            reg[name] = dict(item)
+        elif item is True:
+            reg[name] = {}
+        elif _first_setting(name) == "weight" and item == 0:
+            continue  # a zero weight is no penalty (gankit 0.1 wrote gp: 0.0 for none)
+        else:
+            reg[name] = {_first_setting(name): item}
+    if center is not None and "gp" in reg:
+        reg["gp"].setdefault("center", center)
+    return reg
+
+
+def _first_setting(name: str) -> str:
+    from gankit.parts.penalties import PENALTIES
+
+    params = list(PENALTIES.parameters(name))
+    if not params:
+        raise ConfigError(f"penalty '{name}' has no settings: write reg.{name}: true")
+    return params[0]
+
+
 def _registries() -> dict[str, tuple[Registry, tuple[str, ...]]]:
     # Imported here: the registries fill up when their modules import, and they import torch.
     from gankit.data import DATA
     from gankit.models import DISCRIMINATORS, GENERATORS
+    from gankit.parts.augment import AUGMENTATIONS
     from gankit.parts.objectives import OBJECTIVES
 
     return {
@@ -292,6 +328,7 @@ def _registries() -> dict[str, tuple[Registry, tuple[str, ...]]]:
         "generator": (GENERATORS, ("z_dim", "out_shape")),
         "discriminator": (DISCRIMINATORS, ("in_shape",)),
         "loss": (OBJECTIVES, ()),
+        "augment": (AUGMENTATIONS, ()),
     }
 
 
@@ -308,8 +345,15 @@ def _resolve_parts(config: Config) -> None:
 
     from gankit.parts.objectives import OBJECTIVES
     from gankit.parts.optim import OPTIMIZERS, build_optimizer
+    from gankit.parts.penalties import PENALTIES
 
     OBJECTIVES.build(config.loss["name"], settings(config.loss))  # cheap: checks the loss's values now
+    for name, params in config.reg.items():
+        try:
+            config.reg[name] = PENALTIES.resolve(name, params)
+        except ConfigError as err:
+            raise ConfigError(f"reg: {err}") from None
+        PENALTIES.build(name, config.reg[name])  # checks its values (messages name reg.<penalty>)
     for who in ("g", "d"):
         part = config.optim[who]
         try:
@@ -322,7 +366,7 @@ def _resolve_parts(config: Config) -> None:
 
 def validate(config: Config) -> None:
     """Values and combinations that no single part can check alone."""
-    t, reg, log = config.train, config.reg, config.log
+    t, log = config.train, config.log
     positive = {
         "train.batch_size": t.batch_size,
         "train.d_steps": t.d_steps,
@@ -344,14 +388,6 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log.eval_every must be >= 0 (0 turns evaluation during training off), got {log.eval_every}")
     if t.steps is None and t.epochs is None:
         raise ConfigError("set how long to train: train.steps (iterations) or train.epochs")
-    if reg.clip is not None and reg.clip <= 0:
-        raise ConfigError(f"reg.clip must be > 0 (or null for no clipping), got {reg.clip}")
-    if reg.gp < 0:
-        raise ConfigError(f"reg.gp must be >= 0, got {reg.gp}")
-    if reg.clip is not None and reg.gp > 0:
-        raise ConfigError("reg.clip and reg.gp both constrain the critic: use one (set reg.clip: null or reg.gp: 0)")
-    if t.d_input != "sample" and reg.gp > 0:
-        raise ConfigError("reg.gp needs per-sample D input: set train.d_input: sample")
     if t.fakes == "reuse" and (t.d_steps != 1 or t.g_steps != 1 or t.d_input != "sample"):
         why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
         raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
@@ -360,5 +396,23 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:
         raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
+    from gankit.training.capability import check_game
+
+    check_game(config)  # combinations of parts that no path can train
     if not (config.runtime.device in ("auto", "cpu", "cuda") or config.runtime.device.startswith("cuda:")):
         raise ConfigError(f"runtime.device must be auto, cpu, cuda or cuda:N, got '{config.runtime.device}'")
+
+
+def resolve_config(config: Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A Config from a Config, a dict, a YAML path or a preset name, with --set overrides applied."""
+    from gankit import presets  # (presets import only errors: no circle)
+
+    if isinstance(config, Config):
+        raw = config.to_dict()
+    elif isinstance(config, dict):
+        raw = config
+    elif Path(config).suffix in (".yaml", ".yml") or Path(config).is_file():
+        raw = load_yaml(config)
+    else:
+        raw = presets.load_preset(str(config))
+    return from_dict(apply_overrides(raw, list(overrides)))

@@ -1,7 +1,9 @@
 """GAN objectives: the discriminator's and the generator's losses, one registered factory each.
 
-An objective sees the discriminator's *raw* scores (shape (B,); no model ends in a sigmoid) and, for
-Coulomb only, the samples themselves. Where a seed post ends D with a sigmoid and uses BCELoss, the
+An objective sees the discriminator's *raw* scores on a real and a fake batch (shape (B,); no model ends in a
+sigmoid) and the two batches themselves (Coulomb reads them), for both players: G's loss gets D's scores on
+real data too when the objective says it reads them (`g_sees_real`, the relativistic losses), so the training
+step pays for that extra D pass only then. Where a seed post ends D with a sigmoid and uses BCELoss, the
 sigmoid is folded into `binary_cross_entropy_with_logits`: the same function, computed stably.
 
 | name | post | D loss | G loss |
@@ -17,6 +19,7 @@ sigmoid is folded into `binary_cross_entropy_with_logits`: the same function, co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -32,13 +35,16 @@ class Objective:
     """The losses of one GAN variant. Subclasses implement `d_loss` and `g_loss`."""
 
     score_name = "score"  # axis label for what `prob` returns
+    g_sees_real: ClassVar[bool] = False  # G's loss reads D's scores on real data (else the step passes None)
+    unsupported: ClassVar[dict[str, str]] = {}  # paths that cannot run it, with why (training/capability.py)
 
     def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         """Scalar loss the discriminator minimises, from its raw scores on a real and a fake batch."""
         raise NotImplementedError
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
-        """Scalar loss the generator minimises, from D's raw scores on its samples."""
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
+        """Scalar loss the generator minimises, from D's raw scores on its samples (and on real data when
+        `g_sees_real`)."""
         raise NotImplementedError
 
     def prob(self, scores: Tensor) -> Tensor:
@@ -81,7 +87,7 @@ class CrossEntropy(Objective):
     def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return _bce(d_real, self.real_label) + _bce(d_fake, self.fake_label)
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         if self.saturating:
             return -_bce(d_fake, self.fake_label)
         return _bce(d_fake, self.g_label)
@@ -124,7 +130,7 @@ class LeastSquares(Objective):
     def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return 0.5 * (d_real - self.b).pow(2).mean() + 0.5 * (d_fake - self.a).pow(2).mean()
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return 0.5 * (d_fake - self.c).pow(2).mean()
 
 
@@ -147,7 +153,7 @@ class Wasserstein(Objective):
     def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return d_fake.mean() - d_real.mean()
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return -d_fake.mean()
 
 
@@ -170,7 +176,7 @@ class Hinge(Objective):
     def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return -d_fake.mean()
 
 
@@ -209,7 +215,7 @@ class Coulomb(Objective):
         scores = torch.cat([d_real.reshape(-1), d_fake.reshape(-1)])
         return 0.5 * (scores - target).pow(2).mean()
 
-    def g_loss(self, d_fake: Tensor, fake: Tensor) -> Tensor:
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return d_fake.mean()
 
 

@@ -1,10 +1,18 @@
-"""Ways to keep the discriminator (critic) Lipschitz: weight clipping, gradient penalty, spectral norm.
+"""The penalty axis: constraints and regularisers of the discriminator, one registered part each.
 
-Plain functions; the trainer decides when to call them (clipping after each D step, the penalty added to
-D's loss times its weight, spectral norm once when D is built).
+A penalty acts at up to three moments, which the training step calls for every part alike: once when D is
+built (`on_build`: spectral norm), as a term of D's loss (`d_loss`, times `weight`; with `every: k` only every
+k-th iteration, times k: StyleGAN2's lazy regularisation), and after each D update (`after_d_update`: weight
+clipping, on the parameter tensors, so every path can hand it its own). A config names penalties under `reg`,
+each with its settings (`reg: {gp: {weight: 10}}`), or its first setting alone (`reg: {gp: 10}`,
+`--set reg.clip=0.01`); null or false (or a zero weight) leave it out.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +21,98 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.errors import ConfigError
 from gankit.models.init import WEIGHTED_LAYERS
+from gankit.registry import Registry
+
+PENALTIES = Registry("penalty")
+
+
+class Penalty:
+    """A constraint or regulariser of D; subclasses override the moments they act at."""
+
+    weight: float = 0.0  # of the loss term (0: none)
+    every: int = 1  # the loss term every k-th iteration, times k
+    constrains_lipschitz: ClassVar[bool] = False  # a Lipschitz constraint: one per critic
+    # Paths that cannot run it, with why (read by the one capability check, gankit.training.capability)
+    unsupported: ClassVar[dict[str, str]] = {}
+
+    def on_build(self, D: nn.Module) -> None:
+        """Once, when D is built, before its optimiser."""
+
+    def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        """The unweighted term added to D's loss; `D` is the critic as the game sees it (after augmentation)."""
+        raise NotImplementedError
+
+    def after_d_update(self, params: list[Tensor]) -> None:
+        """After each D update, on D's parameter tensors (in place: under torch.no_grad)."""
+
+
+_INPUT_GRAD = {"compiled": "a penalty on D's input gradients", "ensemble": "a penalty on D's input gradients"}
+
+
+@dataclass
+class Clip(Penalty):
+    value: float = 0.01
+    constrains_lipschitz = True
+
+    @torch.no_grad()
+    def after_d_update(self, params: list[Tensor]) -> None:
+        if params:
+            torch._foreach_clamp_min_(params, -self.value)
+            torch._foreach_clamp_max_(params, self.value)
+
+
+@PENALTIES.register("clip", "WGAN weight clipping: D's weights clamped to [-value, value] after each D update")
+def clip(*, value: float = 0.01) -> Penalty:
+    """Arjovsky et al. (2017); post 004 clips all of D's weights after every D step."""
+    if value <= 0:
+        raise ConfigError(f"reg.clip must be > 0 (or null for no clipping), got {value}")
+    return Clip(value)
+
+
+@dataclass
+class GradientPenalty(Penalty):
+    weight: float = 10.0
+    center: float = 1.0
+    every: int = 1
+    constrains_lipschitz = True
+    unsupported = _INPUT_GRAD
+
+    def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        return gradient_penalty(D, real, fake, center=self.center)
+
+
+@PENALTIES.register("gp", "WGAN-GP: (||grad D(x_hat)|| - center)^2 on real/fake interpolates, times weight")
+def gp(*, weight: float = 10.0, center: float = 1.0, every: int = 1) -> Penalty:
+    """Gulrajani et al. (2017); center 0 is the zero-centred variant (Thanh-Tung et al. 2019)."""
+    if weight < 0:
+        raise ConfigError(f"reg.gp must be >= 0, got {weight}")
+    _check_every("gp", every)
+    return GradientPenalty(weight, center, every)
+
+
+@dataclass
+class SpectralNorm(Penalty):
+    unsupported: ClassVar[dict[str, str]] = {"compiled": "spectral norm (its power-iteration buffers)",
+                                             "ensemble": "spectral norm (its power-iteration buffers)"}
+
+    def on_build(self, D: nn.Module) -> None:
+        add_spectral_norm(D)
+
+
+@PENALTIES.register("spectral-norm", "spectral normalisation of every D layer (Miyato et al. 2018)")
+def spectral_norm_(*, on: bool = True) -> Penalty:
+    """One power iteration per training forward pass; the largest singular value of each weight tends to 1."""
+    return SpectralNorm()
+
+
+def _check_every(name: str, every: int) -> None:
+    if every < 1:
+        raise ConfigError(f"reg.{name}.every must be at least 1 (apply it every k-th iteration), got {every}")
+
+
+def build_penalties(reg: dict[str, dict]) -> list[Penalty]:
+    """The penalties a resolved `reg` section names, in its order."""
+    return [PENALTIES.build(name, settings) for name, settings in reg.items()]
 
 
 @torch.no_grad()

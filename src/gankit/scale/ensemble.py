@@ -1,13 +1,14 @@
-"""Train K copies of a small GAN in one process: the members' forward and backward passes run stacked.
+"""Train K copies of a small GAN in one process: the GAN iteration (training/iteration.py) vmapped over members.
 
 Each member is a full `Trainer` (its own config, run directory, data, RNG streams, models, optimisers), so
-logging, pictures, checkpoints, evaluation and the verdict are the trainer's own writers and every member's
-run directory reads as if it had been trained alone. Only the models' forward and backward passes are
-batched: the members' weights are stacked (`torch.func.stack_module_state`-style) and the model is called
-through `torch.func.vmap(functional_call)`; each member's gradients are handed back to its own parameters
-and its own optimiser, scheduler and weight clipping step it. Members may differ in seed, learning rates,
-betas, Keras decay, clip value, loss, d_steps / g_steps (n_critic): in a round of D updates only the members
-that still have one left take part.
+logging, pictures, checkpoints, evaluation and the verdict are the trainer's own, and every member's run
+directory reads as if it had been trained alone (`Trainer.after_iteration`). Only the losses' forward and
+backward passes are batched: `StackedPlayers` stacks the members' weights and runs each loss through
+`torch.func.vmap(functional_call)`; each member's gradients are handed back to its own parameters, and its own
+optimiser, scheduler, penalties (e.g. its clip value) and weight average step it. Members play one game
+(objective, augmentation, kinds of penalty, n_critic, batch size, architecture, precision: the one capability
+check says so) and may differ in seed, optimiser settings and penalty values; `gankit sweep` stacks the trials
+that share a game (`capability.stack_key`).
 
 Equality with a solo run: the same noise, batches, optimiser code and order of operations, but a stacked
 (batched) matmul does not sum in the same order as a single one, so a member matches its solo run to float
@@ -20,120 +21,87 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from tqdm import tqdm
 
-from gankit.config import Config
-from gankit.errors import ConfigError, GankitError
-from gankit.parts.penalties import clip_weights_
+from gankit.config import Config, resolve_config
+from gankit.errors import GankitError
 from gankit.store import rundir
-from gankit.training.trainer import LOGGED, Trainer
+from gankit.store.rundir import open_run_dir
+from gankit.training.capability import check_members
+from gankit.training.players import update_ema
+from gankit.training.trainer import Trainer
 
 
-def _check(members: Sequence[Trainer]) -> None:
-    first = members[0]
-    for t in members:
-        cfg = t.config
-        if cfg.reg.gp > 0 or cfg.reg.spectral_norm or cfg.train.d_input != "sample":
-            raise ConfigError("an ensemble trains without gradient penalty, spectral norm or a batch view of D")
-        if cfg.train.skip_nonfinite:  # the stacked update has no per-member finite check
-            raise ConfigError("an ensemble trains without train.skip_nonfinite: set it to false")
-        if cfg.train.fakes != "fresh":  # the stacked rounds draw fresh fakes for D, then for G
-            raise ConfigError(f"an ensemble trains with train.fakes: fresh, not {cfg.train.fakes}: set train.fakes=fresh")
-        if any(True for _ in t.G.buffers()) or any(True for _ in t.D.buffers()):
-            raise ConfigError("an ensemble needs models without buffers (no batch norm): use a toy MLP")
-        if cfg.train.batch_size != first.config.train.batch_size:
-            raise ConfigError("ensemble members must share train.batch_size")
-        for a, b in ((t.G, first.G), (t.D, first.D)):
-            if [p.shape for p in a.parameters()] != [p.shape for p in b.parameters()]:
-                raise ConfigError("ensemble members must share the architectures (same layer shapes)")
-
-
-def _stacked(modules: Sequence[nn.Module], grad: bool) -> dict[str, torch.Tensor]:
+def _stacked(modules: Sequence[nn.Module], grad: bool) -> dict[str, Tensor]:
     names = [n for n, _ in modules[0].named_parameters()]
     params = [dict(m.named_parameters()) for m in modules]
     return {n: torch.stack([p[n].detach() for p in params]).requires_grad_(grad) for n in names}
 
 
-def _call(base: nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """All members' outputs: x (K, B, ...) -> (K, B, ...), one stacked pass."""
-    return vmap(lambda p, xi: functional_call(base, p, (xi,)))(params, x)
+class StackedPlayers:
+    """Every member at once: one loss vmapped over the stacked weights; each member's optimiser steps its own."""
 
+    def __init__(self, members: Sequence[Trainer]) -> None:
+        self.members = members
+        self.base = {"g": members[0].G, "d": members[0].D}
 
-def _hand_back(modules: Sequence[nn.Module], params: dict[str, torch.Tensor]) -> None:
-    for name, stacked in params.items():
-        for module, grad in zip(modules, stacked.grad.unbind(0)):
-            module.get_parameter(name).grad = grad
+    def n_examples(self, real: Tensor) -> int:
+        return real.shape[1]  # (members, batch, ...)
 
+    def noise(self, n: int) -> Tensor:
+        return torch.stack([t.noise(n) for t in self.members])
 
-def _step(trainer: Trainer, which: str) -> None:
-    opt, sched = (trainer.opt_d, trainer.sched_d) if which == "d" else (trainer.opt_g, trainer.sched_g)
-    opt.step()
-    if sched is not None:
-        sched.step()
+    def G(self, z: Tensor) -> Tensor:
+        params = _stacked([t.G for t in self.members], False)
+        return vmap(lambda p, zi: functional_call(self.base["g"], p, (zi,)))(params, z)
+
+    def mid_step(self) -> None:
+        pass
+
+    def update(self, who: str, loss: Callable[..., tuple[Tensor, ...]], *tensors: Tensor) -> tuple[Tensor, ...]:
+        stacked = {w: _stacked([t.G if w == "g" else t.D for t in self.members], w == who) for w in ("g", "d")}
+
+        def one(g: dict[str, Tensor], d: dict[str, Tensor], *xs: Tensor) -> tuple[Tensor, ...]:
+            return loss(lambda z: functional_call(self.base["g"], g, (z,)),
+                        lambda x: functional_call(self.base["d"], d, (x,)), *xs)
+
+        out = vmap(one, randomness="different")(stacked["g"], stacked["d"], *tensors)
+        out[0].sum().backward()  # members are independent: each gets its own loss's gradient
+        for name, weights in stacked[who].items():
+            for t, g in zip(self.members, weights.grad.unbind(0)):
+                (t.G if who == "g" else t.D).get_parameter(name).grad = g
+        for t in self.members:
+            opt, sched = (t.opt_d, t.sched_d) if who == "d" else (t.opt_g, t.sched_g)
+            opt.step()
+            if sched is not None:
+                sched.step()
+            if who == "d":
+                params = list(t.D.parameters())
+                for penalty in t.penalties:
+                    penalty.after_d_update(params)
+            elif t.G_ema is not None:
+                update_ema(t.G_ema, t.G, t.config.train.g_ema)
+        return tuple(o.detach() for o in out)
 
 
 class Ensemble:
     def __init__(self, configs: Sequence[Config], run_dirs: Sequence[Path]) -> None:
         self.members = [Trainer(cfg, d, progress=False) for cfg, d in zip(configs, run_dirs)]
-        _check(self.members)
-
-    def d_round(self, active: list[Trainer], reals: list[torch.Tensor]) -> list[tuple[torch.Tensor, ...]]:
-        Gs, Ds = [t.G for t in active], [t.D for t in active]
-        with torch.no_grad():
-            z = torch.stack([t.noise(len(r)) for t, r in zip(active, reals)])
-            fake = _call(Gs[0], _stacked(Gs, False), z)
-        real = torch.stack(reals)
-        params = _stacked(Ds, True)
-        d_real, d_fake = _call(Ds[0], params, real).float(), _call(Ds[0], params, fake).float()
-        losses = [t.objective.d_loss(d_real[k], d_fake[k], real[k], fake[k]) for k, t in enumerate(active)]
-        torch.stack(losses).sum().backward()
-        _hand_back(Ds, params)
-        for t in active:
-            _step(t, "d")
-            if t.config.reg.clip is not None:
-                clip_weights_(t.D, t.config.reg.clip)
-        return [(loss.detach(), d_real[k].detach(), d_fake[k].detach()) for k, loss in enumerate(losses)]
-
-    def g_round(self, active: list[Trainer]) -> list[torch.Tensor]:
-        Gs, Ds = [t.G for t in active], [t.D for t in active]
-        z = torch.stack([t.noise(t.config.train.batch_size) for t in active])
-        params = _stacked(Gs, True)
-        fake = _call(Gs[0], params, z).float()
-        d_fake = _call(Ds[0], _stacked(Ds, False), fake).float()
-        losses = [t.objective.g_loss(d_fake[k], fake[k]) for k, t in enumerate(active)]
-        torch.stack(losses).sum().backward()
-        _hand_back(Gs, params)
-        for t in active:
-            _step(t, "g")
-            if t.G_ema is not None:
-                t.update_ema()
-        return [loss.detach() for loss in losses]
+        check_members(configs, [(t.G, t.D) for t in self.members])
 
     def iteration(self, members: list[Trainer]) -> None:
         """One iteration of every member, as Trainer.iteration does it alone."""
-        reals = {id(t): t.batcher.batch(t.step, t.data_rng) for t in members}
-        d_out: dict[int, tuple[torch.Tensor, ...]] = {}
-        for j in range(max(t.config.train.d_steps for t in members)):
-            active = [t for t in members if t.config.train.d_steps > j]
-            for t, out in zip(active, self.d_round(active, [reals[id(t)] for t in active])):
-                d_out[id(t)] = out
-        g_out: dict[int, torch.Tensor] = {}
-        for j in range(max(t.config.train.g_steps for t in members)):
-            active = [t for t in members if t.config.train.g_steps > j]
-            for t, out in zip(active, self.g_round(active)):
-                g_out[id(t)] = out
-        for t in members:
-            loss_d, d_real, d_fake = d_out[id(t)]
-            prob = t.objective.prob
-            t.sums += torch.stack([loss_d, g_out[id(t)], prob(d_real).mean(), prob(d_fake).mean()])
+        real = torch.stack([t.batcher.batch(t.step, t.data_rng) for t in members])
+        logged = members[0].one_iteration(StackedPlayers(members), real, members[0].step)
+        for t, row in zip(members, logged):
+            t.sums += row
             t.sums_count += 1
-        assert len(LOGGED) == 4
 
     def run(self, progress: bool = False) -> None:
         """Train every member to its length; each member's bookkeeping is the trainer's own."""
@@ -148,18 +116,8 @@ class Ensemble:
             self.iteration(live)
             bar.update(1)
             for t in live:
-                t.step += 1
-                log = t.config.log
-                if t.step % log.every == 0 or t.step == t.total_steps:
-                    t.log_row(time.perf_counter() - started)
-                if log.eval_every and (t.step % log.eval_every == 0 or t.step == t.total_steps):
-                    t.evaluate()
-                last = t.step == t.total_steps or t.stop_reason is not None  # (a callback stopped it)
-                if t.step % log.sample_every == 0 or last:
-                    t.save_picture()
-                if t.step % log.checkpoint_every == 0 or last:
-                    t.save_checkpoint()
-            done = [t for t in live if t.step >= t.total_steps or t.diverged_at is not None or t.stop_reason is not None]
+                t.after_iteration(started, t.total_steps)
+            done = [t for t in live if t.done]
             for t in done:
                 t.finish()
             live = [t for t in live if t not in done]
@@ -175,8 +133,6 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     """Train the configs as one ensemble; member k's run directory is OUT/member_kk (a normal run directory)."""
     out = Path(out)
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
-    from gankit.api import open_run_dir
-
     ensemble = Ensemble(configs, dirs)
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
         open_run_dir(member, resume=False)
@@ -193,8 +149,6 @@ def seed_configs(config: Config, k: int) -> list[Config]:
 
 def cmd_train_ensemble(args: argparse.Namespace) -> int:
     """`gankit train --ensemble K`: K seeds of one config, OUT/member_00 .. member_K-1; exit 1 if any diverged."""
-    from gankit.api import resolve_config
-
     if args.resume:
         raise GankitError("--ensemble trains new runs; continue one member alone with --resume OUT/member_NN")
     if not (args.preset or args.config):

@@ -29,10 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gankit import config as configs
 from gankit.errors import ConfigError, GankitError, unknown_choice
 from gankit.metrics import diagnosis
+from gankit.scale.ensemble import Ensemble
 from gankit.store import rundir
+from gankit.store.rundir import open_run_dir
+from gankit.training import session
+from gankit.training.capability import stack_key
 
 MANIFEST = "sweep.json"
 BACKENDS = ("local", "ray")
@@ -165,7 +171,7 @@ def plan(grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range], n_rando
 def build(source: str, overrides: Sequence[str], grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range],
           n_random: int, seeds: int, out: str | Path | None, random_seed: int = 0) -> Sweep:
     """Resolve and check every trial's config before anything is written."""
-    from gankit.api import resolve_config
+    from gankit.config import resolve_config
 
     base = resolve_config(source, list(overrides))
     raw = base.to_dict()
@@ -257,41 +263,44 @@ class StopOn:
 # ---- the local back end ---------------------------------------------------------------------------------
 def train_one(cfg: configs.Config, run_dir: Path, callbacks: Sequence[Any] = ()) -> None:
     """A new trial, or one continued from its last checkpoint."""
-    from gankit.api import train
-
     if (run_dir / rundir.CONFIG).is_file():
-        train(None, resume=run_dir, progress=False, callbacks=callbacks)
+        session.fit(None, resume=run_dir, progress=False, callbacks=callbacks)
     else:
-        train(cfg, out=run_dir, progress=False, callbacks=callbacks)
+        session.fit(cfg, out=run_dir, progress=False, callbacks=callbacks)
 
 
 def train_group(cfgs: Sequence[dict[str, Any]], dirs: Sequence[str], stop: StopOn, stack: bool = True,
                 threads: int | None = None) -> None:
     """Train trials: stacked as one ensemble when they stack (toy MLPs), otherwise one after another.
     Takes plain dicts and paths so a worker process can run it."""
-    import torch
-
-    from gankit.api import open_run_dir
-    from gankit.scale.ensemble import Ensemble
-
     if threads:
         torch.set_num_threads(threads)
     cfg_objs, paths = [configs.from_dict(c) for c in cfgs], [Path(d) for d in dirs]
-    if stack and len(cfg_objs) > 1:
-        try:
-            ensemble = Ensemble(cfg_objs, paths)
-        except ConfigError as err:
-            print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
-        else:
-            print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
-            for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded
-                open_run_dir(trainer, resume=(trainer.run_dir / rundir.CONFIG).is_file())
-                trainer.callbacks.append(stop)
-            ensemble.run()
-            return
-    for k, (cfg, path) in enumerate(zip(cfg_objs, paths), 1):
-        print(f"sweep: [{k}/{len(paths)}] {path.name}", flush=True)
-        train_one(cfg, path, [stop])
+    groups: dict[str, list[int]] = {}
+    for k, cfg in enumerate(cfg_objs):  # trials that play one game stack as one ensemble
+        groups.setdefault(stack_key(cfg) if stack else str(k), []).append(k)
+    alone = []
+    for ks in groups.values():
+        if len(ks) == 1 or not _train_stacked([cfg_objs[k] for k in ks], [paths[k] for k in ks], stop):
+            alone += ks
+    for n, k in enumerate(sorted(alone), 1):
+        print(f"sweep: [{n}/{len(alone)}] {paths[k].name}", flush=True)
+        train_one(cfg_objs[k], paths[k], [stop])
+
+
+def _train_stacked(cfgs: Sequence[configs.Config], paths: Sequence[Path], stop: StopOn) -> bool:
+    """Train trials as one ensemble; False (nothing trained) when they do not stack."""
+    try:
+        ensemble = Ensemble(cfgs, paths)
+    except ConfigError as err:
+        print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
+        return False
+    print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
+    for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded
+        open_run_dir(trainer, resume=(trainer.run_dir / rundir.CONFIG).is_file())
+        trainer.callbacks.append(stop)
+    ensemble.run()
+    return True
 
 
 def run_local(todo: Sequence[tuple[configs.Config, Path]], stop: StopOn, workers: int = 1, stack: bool = True) -> None:

@@ -30,7 +30,7 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
     """Write the run's weights as one .safetensors file (default RUN_DIR/weights.safetensors)."""
     from safetensors.torch import save_file
 
-    from gankit.api import Run
+    from gankit.run import Run
 
     run = Run(run_dir)
     run.generator  # noqa: B018 - builds G and loads the checkpoint into it: a mismatch is one line, here

@@ -16,6 +16,7 @@ import yaml
 from gankit import __version__
 from gankit.config import Config
 from gankit.errors import RunDirError
+from gankit.store import checkpoint
 
 CONFIG = "config.yaml"
 HISTORY = "history.jsonl"
@@ -160,3 +161,32 @@ def read_history(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             break  # a line cut by a crash ends the readable history
     return rows
+
+
+def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_config: bool = False) -> None:
+    """Make `trainer`'s run directory ready, once the trainer (config, data, models) is built and checked.
+
+    A new run: the directory is created (an --overwrite target removed only now) and its config written. A
+    resumed one: the last checkpoint is loaded, then the temporary files and history rows a crash left past
+    it are removed (and with `rewrite_config`, the config rewritten). `write=False` (torchrun ranks other than
+    0) loads without touching the disk. One place for `gankit.train`, ensembles and sweeps.
+    """
+    run_dir = trainer.run_dir
+    if not resume:
+        if write:
+            make_run_dir(run_dir)
+            write_config(run_dir, trainer.config)
+        return
+    last = run_dir / LAST
+    if last.is_file():
+        trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
+        if write and trainer.step >= trainer.total_steps:
+            print(f"{run_dir} is complete at step {trainer.step:,}: to train on, raise train.steps or train.epochs "
+                  "(--set)")
+        elif write:
+            print(f"resuming {run_dir} from step {trainer.step:,}")
+    if write:
+        if rewrite_config:
+            write_config(run_dir, trainer.config)
+        remove_partial_files(run_dir)
+        trainer.history.truncate_after(trainer.step)

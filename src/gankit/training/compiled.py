@@ -1,5 +1,6 @@
-"""`runtime.compile: step`: one whole training iteration (D updates, clipping, G update, Adam, G's average) as
-one compiled function, for small MLP GANs on the CPU, where a step is dominated by per-op overhead.
+"""`runtime.compile: step`: the GAN iteration (training/iteration.py, the same code the eager trainer runs)
+traced with functional players into one compiled function (D updates, clipping, G update, Adam, G's
+average), for small MLP GANs on the CPU, where a step is dominated by per-op overhead.
 
 Measured on the 2-core Zen 5 CPUs (benchmarks/RESULTS.md "toy speed"): compiling G and D separately
 (`runtime.compile: true`) leaves the backward passes, the optimisers and the clipping as dozens of eager
@@ -20,40 +21,19 @@ arithmetic); a compiled run resumed from a checkpoint continues as the uninterru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.func import functional_call, grad
 
-from gankit.errors import ConfigError
+from gankit.store import faults
 from gankit.training import fastpath
+from gankit.training.capability import check_path
 
 if TYPE_CHECKING:
     from gankit.training.trainer import Trainer
-
-
-def check_supported(trainer: Trainer) -> None:
-    """One line naming what `runtime.compile: step` cannot train (the iteration is written for these)."""
-    cfg = trainer.config
-    why = None
-    if cfg.reg.gp > 0 or cfg.reg.spectral_norm:
-        why = "gradient penalty or spectral norm"
-    elif cfg.train.d_input != "sample":
-        why = f"train.d_input '{cfg.train.d_input}'"
-    elif cfg.train.skip_nonfinite:
-        why = "train.skip_nonfinite"
-    elif cfg.train.fakes != "fresh":
-        why = f"train.fakes: {cfg.train.fakes}"
-    elif any(cfg.optim[w]["name"] != "adam" for w in ("g", "d")):
-        why = "optimisers other than adam"
-    elif any(True for m in (trainer.G, trainer.D) for _ in m.buffers()):
-        why = "models with buffers (batch norm)"
-    elif any(isinstance(x, nn.Dropout) for m in (trainer.G, trainer.D) for x in m.modules()):
-        why = "models with dropout"
-    if why is not None:
-        raise ConfigError(f"runtime.compile: step trains MLP GANs with adam, without {why}: "
-                          "use runtime.compile: true (G and D compiled separately) or false")
 
 
 def _adam(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], scal: Tensor,
@@ -73,80 +53,92 @@ def _adam(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Te
     torch._foreach_add_(params, steps)
 
 
+class FunctionalPlayers:
+    """The players inside the compiled graph: G and D as functions of their parameter lists; an update is
+    `torch.func.grad` of the loss and Adam in place, on the tensors the graph was handed."""
+
+    def __init__(self, step: CompiledStep, params: dict[str, list[Tensor]], moments: dict[str, tuple[list[Tensor], ...]],
+                 scalars: dict[str, Tensor], noise: list[Tensor], ema: list[Tensor]) -> None:
+        self.s, self.params, self.moments, self.scalars = step, params, moments, scalars
+        self.draws, self.ema = list(noise), ema
+        self.done = {"d": 0, "g": 0}  # updates taken: the row of each player's Adam scalars
+        self.grads: dict[str, tuple[Tensor, ...]] = {}
+
+    def n_examples(self, real: Tensor) -> int:
+        return len(real)
+
+    def noise(self, n: int) -> Tensor:
+        return self.draws.pop(0)  # drawn on the host in the eager order (CompiledStep.__call__)
+
+    def G(self, z: Tensor) -> Tensor:
+        return self.s.model("g", self.params["g"])(z)
+
+    def mid_step(self) -> None:
+        pass
+
+    def update(self, who: str, loss: Callable[..., tuple[Tensor, ...]], *tensors: Tensor) -> tuple[Tensor, ...]:
+        def of(params: list[Tensor]) -> tuple[Tensor, tuple[Tensor, ...]]:
+            mine = {**self.params, who: params}
+            value, *extras = loss(self.s.model("g", mine["g"]), self.s.model("d", mine["d"]), *tensors)
+            return value, (value.detach(), *(e.detach() for e in extras))
+
+        params = self.params[who]
+        grads, out = grad(of, has_aux=True)(params)
+        _adam(params, grads, *self.moments[who], self.scalars[who][self.done[who]], *self.s.hyper[who])
+        self.done[who] += 1
+        self.grads[who] = grads
+        if who == "d":
+            for penalty in self.s.t.penalties:
+                penalty.after_d_update(params)
+        elif self.ema:
+            torch._foreach_lerp_(self.ema, params, 1.0 - self.s.t.config.train.g_ema)
+        return out
+
+
 class CompiledStep:
-    """Trainer.iteration's work as one compiled call; `__call__` returns the four logged values."""
+    """The trainer's GAN iteration as one compiled call; `__call__` returns the logged values."""
 
     def __init__(self, trainer: Trainer) -> None:
-        check_supported(trainer)
+        check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
         self.t = trainer
         cfg = trainer.config
-        self.g_names = [n for n, _ in trainer.G.named_parameters()]
-        self.d_names = [n for n, _ in trainer.D.named_parameters()]
+        self.names = {"g": [n for n, _ in trainer.G.named_parameters()], "d": [n for n, _ in trainer.D.named_parameters()]}
         for opt in (trainer.opt_g, trainer.opt_d):
             opt._opt_called = True  # the schedulers step with the compiled update (no "step before" warning)
             for p in opt.param_groups[0]["params"]:
                 if not opt.state[p]:  # Adam's own lazy initialisation, so state dicts are an eager run's
                     opt.state[p] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(p),
                                     "exp_avg_sq": torch.zeros_like(p)}
-        og, od = (cfg.optim[w] for w in ("g", "d"))
-        self.hyper_g = (tuple(og["betas"]), og["eps"], og["weight_decay"])
-        self.hyper_d = (tuple(od["betas"]), od["eps"], od["weight_decay"])
+        self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
         fastpath.use_inductor_cache()
         self.fn = torch.compile(self._iteration, dynamic=False)
 
-    def _iteration(self, real: Tensor, zd: Tensor, zg: Tensor, sd: Tensor, sg: Tensor,
+    def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
+        module = self.t.G if who == "g" else self.t.D
+        weights = dict(zip(self.names[who], params))
+        return lambda x: functional_call(module, weights, (x,))
+
+    def _iteration(self, real: Tensor, noise: list[Tensor], sd: Tensor, sg: Tensor,
                    dp: list[Tensor], dm: list[Tensor], dv: list[Tensor],
                    gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], ema: list[Tensor]) -> tuple[Any, ...]:
-        t, obj, clip = self.t, self.t.objective, self.t.config.reg.clip
-        G, D = t.G, t.D
-
-        def g_out(params: list[Tensor], z: Tensor) -> Tensor:
-            with t.autocast():  # the eager trainer's own context (runtime.precision)
-                return functional_call(G, dict(zip(self.g_names, params)), (z,))
-
-        def d_out(params: list[Tensor], x: Tensor) -> Tensor:
-            with t.autocast():
-                return functional_call(D, dict(zip(self.d_names, params)), (x,)).float()
-
-        def d_loss(params: list[Tensor], real: Tensor, fake: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-            d_real, d_fake = d_out(params, real), d_out(params, fake)
-            loss = obj.d_loss(d_real, d_fake, real, fake)
-            return loss, (loss.detach(), d_real.detach(), d_fake.detach())
-
-        def g_loss(params: list[Tensor], dparams: list[Tensor], z: Tensor) -> tuple[Tensor, Tensor]:
-            fake = g_out(params, z).float()
-            loss = obj.g_loss(d_out(dparams, fake), fake)
-            return loss, loss.detach()
-
-        for j in range(zd.shape[0]):
-            fake = g_out(gp, zd[j]).detach().float()
-            d_grads, (loss_d, d_real, d_fake) = grad(d_loss, has_aux=True)(dp, real, fake)
-            _adam(dp, d_grads, dm, dv, sd[j], *self.hyper_d)
-            if clip is not None:
-                torch._foreach_clamp_min_(dp, -clip)
-                torch._foreach_clamp_max_(dp, clip)
-        for j in range(zg.shape[0]):
-            g_grads, loss_g = grad(g_loss, has_aux=True)(gp, dp, zg[j])
-            _adam(gp, g_grads, gm, gv, sg[j], *self.hyper_g)
-            if ema:
-                torch._foreach_lerp_(ema, gp, 1.0 - t.config.train.g_ema)
-        prob = obj.prob
-        logged = torch.stack([loss_d, loss_g, prob(d_real).mean(), prob(d_fake).mean()])
-        return logged, d_grads, g_grads
+        play = FunctionalPlayers(self, {"d": dp, "g": gp}, {"d": (dm, dv), "g": (gm, gv)}, {"d": sd, "g": sg}, noise, ema)
+        logged = self.t.one_iteration(play, real, 0)  # step 0: no lazy penalty runs here (check_path)
+        return logged, play.grads["d"], play.grads["g"]
 
     def __call__(self, real: Tensor) -> Tensor:
         t, train = self.t, self.t.config.train
-        zd = torch.stack([t.noise(len(real)) for _ in range(train.d_steps)])  # the eager order of draws
-        zg = torch.stack([t.noise(train.batch_size) for _ in range(train.g_steps)])
-        sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper_d[0])
-        sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper_g[0])
+        # The eager order of draws: D's noise for each D update, then G's for each G update
+        noise = [t.noise(len(real)) for _ in range(train.d_steps)] + [t.noise(train.batch_size) for _ in range(train.g_steps)]
+        sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
+        sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         dp, gp = [p.detach() for p in t.D.parameters()], [p.detach() for p in t.G.parameters()]
         ema = [p.detach() for p in t.G_ema.parameters()] if t.G_ema is not None else []
-        logged, d_grads, g_grads = self.fn(real, zd, zg, sd, sg, dp, *d_state, gp, *g_state, ema)
+        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema)
         for p, g in zip(t.D.parameters(), d_grads):
             p.grad = g  # as an eager run leaves them: the last update's gradients (logged grad norms)
         for p, g in zip(t.G.parameters(), g_grads):
             p.grad = g
+        faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)
         return logged
 
 

@@ -37,6 +37,7 @@ import torch.distributed as dist
 from torch import nn
 
 from gankit.errors import ConfigError, GankitError
+from gankit.training.capability import check_path
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -168,7 +169,7 @@ def setup(device: torch.device, config: Config) -> tuple[Context, torch.device]:
     ctx = from_env()
     if not ctx.enabled:
         return ctx, device
-    check_config(config, ctx.world_size)
+    check_path("torchrun", config, world_size=ctx.world_size)  # before anything waits on another rank
     if device.type == "cuda":
         if device.index not in (None, ctx.local_rank):
             raise ConfigError(f"runtime.device '{device}' under torchrun: each rank uses cuda:LOCAL_RANK; "
@@ -190,22 +191,6 @@ def setup(device: torch.device, config: Config) -> tuple[Context, torch.device]:
     timeout = datetime.timedelta(seconds=_timeout())
     dist.init_process_group(backend, timeout=timeout, device_id=device if device.type == "cuda" else None)
     return ctx, device
-
-
-def check_config(cfg: Config, world_size: int) -> None:
-    """What cannot be split across ranks, said before anything waits on another rank."""
-    batch = cfg.train.batch_size
-    why = None
-    if batch % world_size:
-        why = f"train.batch_size {batch} (the global batch) does not split into {world_size} equal parts"
-    elif cfg.train.d_input != "sample":
-        why = f"train.d_input '{cfg.train.d_input}' shows D the whole batch at once; use train.d_input: sample"
-    elif cfg.train.skip_nonfinite:
-        why = "train.skip_nonfinite decides per rank; set train.skip_nonfinite=false"
-    elif cfg.runtime.compile == "step":
-        why = "runtime.compile: step bypasses DDP; use runtime.compile: true or false"
-    if why is not None:
-        raise ConfigError(f"under torchrun ({world_size} ranks): {why}")
 
 
 def _backend(device: torch.device) -> str:

@@ -16,7 +16,7 @@ from gankit.training.batching import sample_latent
 from gankit.view.plots import image_grid
 
 if TYPE_CHECKING:
-    from gankit.api import Run
+    from gankit.run import Run
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

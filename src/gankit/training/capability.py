@@ -1,0 +1,139 @@
+"""What each training path can run: the one place that says so, one line per refusal.
+
+Every path runs the same iteration (`training/step.py`); they differ in how they transform it. The compiled
+step traces it into one inductor graph with `torch.func.grad` (no double backward, no buffers, Adam only);
+an ensemble vmaps it over members (one game for all, no buffers, no double backward); torchrun splits the
+batch over ranks. Parts declare the paths they cannot run on themselves (`unsupported = {path: why}`), so a
+new part needs no edit here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from gankit.errors import ConfigError
+from gankit.parts.augment import AUGMENTATIONS
+from gankit.parts.objectives import OBJECTIVES
+from gankit.parts.penalties import PENALTIES, Penalty
+
+if TYPE_CHECKING:
+    from gankit.config import Config
+
+FIXES = {
+    "compiled": "use runtime.compile: true (G and D compiled separately) or false",
+    "ensemble": "train these runs one at a time",
+    "torchrun": "run it in one process",
+}
+
+
+def penalties(config: Config) -> list[Penalty]:
+    return [PENALTIES.build(name, settings) for name, settings in config.reg.items()]
+
+
+def parts(config: Config) -> list[Any]:
+    """The config's loss-side parts, built (cheap: no tensors), for what they declare."""
+    from gankit.config import settings
+
+    return [OBJECTIVES.build(config.loss["name"], settings(config.loss)),
+            AUGMENTATIONS.build(config.augment["name"], settings(config.augment)), *penalties(config)]
+
+
+def check_game(config: Config) -> None:
+    """Combinations of parts and settings that no path trains."""
+    t, pens = config.train, penalties(config)
+    lipschitz = [n for n, p in zip(config.reg, pens) if p.constrains_lipschitz]
+    if len(lipschitz) > 1:
+        a, b = lipschitz[:2]
+        raise ConfigError(f"reg.{a} and reg.{b} both constrain the critic: use one (set reg.{a}: null or reg.{b}: null)")
+    if t.d_input != "sample":
+        for name, p in zip(config.reg, pens):
+            if type(p).d_loss is not Penalty.d_loss:
+                raise ConfigError(f"reg.{name} needs per-sample D input: set train.d_input: sample")
+        if config.augment["name"] != "none":
+            raise ConfigError(f"augment '{config.augment['name']}' needs per-sample D input: set train.d_input: sample")
+    if t.fakes == "reuse" and (t.d_steps != 1 or t.g_steps != 1 or t.d_input != "sample"):
+        why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
+        raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
+                          f"train.g_steps=1 and train.d_input=sample, got {why}: set those or train.fakes=fresh")
+
+
+def check_path(path: str, config: Config, G: nn.Module | None = None, D: nn.Module | None = None,
+               data_kind: str | None = None, world_size: int = 1) -> None:
+    """ConfigError (one line) when `path` ("eager", "compiled", "ensemble", "torchrun") cannot train `config`."""
+    why = _refusal(path, config, G, D, data_kind, world_size)
+    if why is None:
+        return
+    where = {"eager": "this run", "compiled": "runtime.compile: step", "ensemble": "an ensemble",
+             "torchrun": f"torchrun ({world_size} ranks)"}[path]
+    fix = FIXES.get(path)
+    raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
+
+
+def _refusal(path: str, config: Config, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,
+             world_size: int) -> str | None:
+    t = config.train
+    for part in parts(config):
+        if path in part.unsupported:
+            return part.unsupported[path]
+        kinds = getattr(part, "data_kinds", None)
+        if kinds is not None and data_kind is not None and data_kind not in kinds:
+            return f"augment '{config.augment['name']}' on {data_kind} data (it is for {', '.join(kinds)})"
+    if path == "eager":
+        return None
+    if t.skip_nonfinite:
+        return "train.skip_nonfinite (it decides per update, on the host): set train.skip_nonfinite=false"
+    if t.d_input != "sample":
+        return f"train.d_input '{t.d_input}' (D sees the whole batch at once): use train.d_input: sample"
+    if path == "torchrun":
+        if t.batch_size % world_size:
+            return (f"train.batch_size {t.batch_size} (the global batch): it does not split into {world_size} "
+                    "equal parts; choose a multiple of the number of ranks")
+        if config.runtime.compile == "step":
+            return "runtime.compile: step (it bypasses DDP): use runtime.compile: true or false"
+        return None
+    if t.fakes != "fresh":
+        return f"train.fakes: {t.fakes} (it draws fresh fakes for D, then for G): set train.fakes=fresh"
+    models = [m for m in (G, D) if m is not None]
+    if any(True for m in models for _ in m.buffers()):
+        return "models with buffers (batch norm): use a toy MLP"
+    if path == "compiled":
+        if any(config.optim[w]["name"] != "adam" for w in ("g", "d")):
+            return "optimisers other than adam"
+        if any(isinstance(x, nn.Dropout) for m in models for x in m.modules()):
+            return "models with dropout"
+    return None
+
+
+def check_members(configs: Sequence[Config], models: Sequence[tuple[nn.Module, nn.Module]]) -> None:
+    """An ensemble's members play one game (objective, penalties, augmentation, schedule, batch size, layer
+    shapes); they may differ in seed, optimiser settings and penalty values."""
+    first = configs[0]
+    for cfg, (G, D) in zip(configs, models):
+        check_path("ensemble", cfg, G, D)
+        if cfg.runtime.precision != first.runtime.precision:
+            raise ConfigError("ensemble members must share runtime.precision (one vmapped pass for all)")
+        for key in ("loss", "augment"):
+            if getattr(cfg, key) != getattr(first, key):
+                raise ConfigError(f"ensemble members must share {key} (one game vmapped over them): "
+                                  "train members that differ there as separate ensembles")
+        if list(cfg.reg) != list(first.reg):
+            raise ConfigError("ensemble members must share the kinds of penalty (reg); their values may differ")
+        for key in ("batch_size", "d_steps", "g_steps"):
+            if getattr(cfg.train, key) != getattr(first.train, key):
+                raise ConfigError(f"ensemble members must share train.{key}")
+        for a, b in ((G, models[0][0]), (D, models[0][1])):
+            if [p.shape for p in a.parameters()] != [p.shape for p in b.parameters()]:
+                raise ConfigError("ensemble members must share the architectures (same layer shapes)")
+
+
+def stack_key(config: Config) -> str:
+    """Configs with equal keys may train as one ensemble (sweeps group their trials by it)."""
+    import json
+
+    game = {"loss": config.loss, "augment": config.augment, "reg": list(config.reg),
+            "train": [config.train.batch_size, config.train.d_steps, config.train.g_steps],
+            "models": [config.generator, config.discriminator, config.latent.dim], "data": config.data}
+    return json.dumps(game, sort_keys=True, default=str)
