@@ -55,7 +55,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from gankit.api import resolve_config
+from gankit.config import resolve_config
 from gankit.data import build_data
 from gankit.models import build_discriminator, build_generator
 from gankit.training.trainer import Trainer

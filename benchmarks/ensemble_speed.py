@@ -21,7 +21,7 @@ import torch
 from results_md import command, machine, replace_section, timed
 from toy_speed import classic_step
 
-from gankit.api import resolve_config
+from gankit.config import resolve_config
 from gankit.scale.ensemble import Ensemble, seed_configs
 from gankit.training.trainer import Trainer
 

@@ -42,8 +42,7 @@ import torch
 from results_md import command, machine, replace_section, timed
 from torch import nn
 
-from gankit.api import resolve_config
-from gankit.config import settings
+from gankit.config import resolve_config, settings
 from gankit.data import build_data
 from gankit.training.trainer import Trainer
 
