@@ -34,7 +34,7 @@ NO_SAMPLES = torch.zeros(2, 1)  # the cross-entropy family ignores the samples
 
 def test_registered_names():
     assert OBJECTIVES.names() == sorted(
-        ["minimax", "non-saturating", "least-squares", "wasserstein", "hinge", "coulomb"]
+        ["minimax", "non-saturating", "least-squares", "wasserstein", "hinge", "coulomb", "relativistic"]
     )
     for name in OBJECTIVES.names():
         assert OBJECTIVES.summary(name)
@@ -234,3 +234,24 @@ def test_coulomb_bad_settings(settings):
 def test_unknown_setting_suggests_closest():
     with pytest.raises(ConfigError, match="real_label"):
         build("minimax", real_lable=0.9)
+
+
+def test_relativistic_average_losses_computed_by_hand():
+    d_real, d_fake = torch.tensor([2.0, 0.0], dtype=torch.float64), torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    ra = build("relativistic")
+    # D: real minus mean fake = (2, 0), fake minus mean real = (-2, 0); BCE to 1 and to 0
+    expected_d = (sp(-2.0) + sp(0.0)) / 2 + (sp(-2.0) + sp(0.0)) / 2
+    close(ra.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), expected_d)
+    # G: fake minus mean real = (-2, 0) towards 1, real minus mean fake = (2, 0) towards 0
+    expected_g = (sp(2.0) + sp(0.0)) / 2 + (sp(2.0) + sp(0.0)) / 2
+    close(ra.g_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), expected_g)
+    ls = build("relativistic", form="least-squares")
+    close(ls.d_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), ((1 + 1) / 2 + (1 + 1) / 2) / 2)  # (2-1)², (0-1)²; (-2+1)², (0+1)²
+    close(ls.g_loss(d_real, d_fake, NO_SAMPLES, NO_SAMPLES), ((9 + 1) / 2 + (9 + 1) / 2) / 2)  # (-2-1)², (0-1)²; (2+1)², (0+1)²
+    assert ra.g_sees_real  # the step computes D(x) in G's update for it
+
+
+def test_relativistic_g_loss_moves_real_scores_too():
+    d_real = torch.tensor([1.0, 2.0], requires_grad=True)
+    build("relativistic").g_loss(d_real, torch.tensor([0.0, 0.5]), NO_SAMPLES, NO_SAMPLES).backward()
+    assert d_real.grad.abs().sum() > 0  # unlike every other loss, G's gradient reaches it through D(x)

@@ -19,7 +19,7 @@ sigmoid is folded into `binary_cross_entropy_with_logits`: the same function, co
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -245,3 +245,33 @@ def coulomb(*, dim: float = 3.0, epsilon: float = 1.0) -> Objective:
     if epsilon <= 0:
         raise ConfigError(f"coulomb 'epsilon' must be positive, got {epsilon}")
     return Coulomb(dim=dim, epsilon=epsilon)
+
+
+@dataclass(frozen=True)
+class RelativisticAverage(Objective):
+    """Relativistic average GAN (Jolicoeur-Martineau 2018, arXiv 1807.00734): D judges whether real data is
+    more realistic than the average fake, and the reverse; G's loss is the mirror image, so it reads D's
+    scores on real data too (half of G's gradient comes from the real batch)."""
+
+    form: str = "standard"
+    g_sees_real = True
+
+    def _pair(self, a: Tensor, b: Tensor) -> Tensor:
+        """Loss for `a` judged more realistic than the average `b`, and `b` less than the average `a`."""
+        ab, ba = a - b.mean(), b - a.mean()
+        if self.form == "least-squares":  # the paper's code: the mean of the two squared errors
+            return ((ab - 1).pow(2).mean() + (ba + 1).pow(2).mean()) / 2
+        return _bce(ab, 1.0) + _bce(ba, 0.0)
+
+    def d_loss(self, d_real: Tensor, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
+        return self._pair(d_real, d_fake)
+
+    def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
+        return self._pair(d_fake, d_real)
+
+
+@OBJECTIVES.register("relativistic", "relativistic average GAN: RaSGAN (form standard) or RaLSGAN (least-squares)")
+def relativistic(*, form: Literal["standard", "least-squares"] = "standard") -> Objective:
+    """RaSGAN: L_D = BCE(C(x_r) - mean C(x_f), 1) + BCE(C(x_f) - mean C(x_r), 0), L_G the same with real and
+    fake swapped. RaLSGAN: ((C(x_r) - mean C(x_f) - 1)^2 + (C(x_f) - mean C(x_r) + 1)^2) / 2, G swapped."""
+    return RelativisticAverage(form=form)
