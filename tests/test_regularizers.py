@@ -95,3 +95,48 @@ def test_spectral_norm_makes_largest_singular_value_one():
     for i in (0, 2):
         sigma = torch.linalg.matrix_norm(model[i].weight.detach(), ord=2)
         assert sigma.item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_r1_of_a_linear_critic_is_half_the_squared_weight_norm():
+    from gankit.parts.penalties import PENALTIES
+
+    # dD/dx = w for every real example: R1 = ½·||w||² = ½·25 whatever the batch
+    critic = linear_critic([3.0, 4.0, 0.0, 0.0])
+    r1 = PENALTIES.build("r1", {"weight": 10.0, "every": 4})
+    value = r1.d_loss(critic, torch.randn(5, 1, 2, 2), torch.randn(5, 1, 2, 2))
+    assert value.item() == pytest.approx(12.5)
+    assert (r1.weight, r1.every) == (10.0, 4)
+
+
+def test_r1_trains_d_towards_flat_real_gradients():
+    from gankit.parts.penalties import PENALTIES
+
+    critic = linear_critic([3.0, 4.0, 0.0, 0.0])
+    PENALTIES.build("r1", {}).d_loss(critic, torch.randn(5, 1, 2, 2), None).backward()
+    grad = critic[1].weight.grad
+    assert torch.allclose(grad, torch.tensor([[3.0, 4.0, 0.0, 0.0]]))  # d(½||w||²)/dw = w: towards zero
+
+
+def test_lazy_r1_is_applied_every_kth_iteration_times_k(monkeypatch, tmp_path):
+    from gankit.config import resolve_config
+    from gankit.parts import penalties
+    from gankit.training.trainer import Trainer
+
+    calls = []
+    real_loss = penalties.R1.d_loss
+    monkeypatch.setattr(penalties.R1, "d_loss", lambda self, *a: calls.append(1) or real_loss(self, *a))
+    trainer = Trainer(resolve_config("gan-grid25", ["data.points_per_mode=8", "train.batch_size=32",
+                                                    "reg.r1.every=4", "reg.r1.weight=2"]), tmp_path / "run")
+    for _ in range(8):
+        trainer.iteration()
+        trainer.step += 1
+    assert len(calls) == 2  # iterations 0 and 4
+
+
+def test_bad_r1_settings_are_one_line():
+    from gankit.config import resolve_config
+
+    with pytest.raises(ConfigError, match="reg.r1.every must be at least 1"):
+        resolve_config("gan-grid25", ["reg.r1.every=0"])
+    with pytest.raises(ConfigError, match="reg.r1 weight must be >= 0"):
+        resolve_config("gan-grid25", ["reg.r1=-1"])

@@ -105,6 +105,28 @@ def spectral_norm_(*, on: bool = True) -> Penalty:
     return SpectralNorm()
 
 
+@dataclass
+class R1(Penalty):
+    weight: float = 10.0
+    every: int = 1
+    unsupported = _INPUT_GRAD
+
+    def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+        x = real.detach().requires_grad_(True)
+        (grads,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        return 0.5 * grads.pow(2).flatten(1).sum(1).mean()
+
+
+@PENALTIES.register("r1", "R1: (weight/2) E||grad D(x)||^2 on real data; every: k applies it lazily (StyleGAN2)")
+def r1(*, weight: float = 10.0, every: int = 1) -> Penalty:
+    """Mescheder et al. (2018), "Which training methods for GANs do actually converge?": the gradient of D on
+    real data pushed to zero, gamma/2 E||grad D(x)||^2; with `every: 16` every 16th iteration, times 16."""
+    if weight < 0:
+        raise ConfigError(f"reg.r1 weight must be >= 0, got {weight}")
+    _check_every("r1", every)
+    return R1(weight, every)
+
+
 def _check_every(name: str, every: int) -> None:
     if every < 1:
         raise ConfigError(f"reg.{name}.every must be at least 1 (apply it every k-th iteration), got {every}")
