@@ -1,6 +1,6 @@
 """`gankit sweep --backend ray`: each trial as a Ray Tune trial, on a local Ray instance or a cluster.
 
-A trial trains exactly as the local back end does (`gankit.scale.sweep.train_one`: its ordinary run directory under
+A trial trains exactly as the local back end does (`gankit.scale.trials.train_one`: its ordinary run directory under
 the sweep's --out, new or resumed from its checkpoint), so the run directories and the comparison are the same
 whichever back end trained them. Ray only schedules: each trial gets --cpus-per-trial / --gpus-per-trial,
 reports every eval row (`log.eval_every`) to Tune with the verdict on the history so far, and reports its
@@ -24,7 +24,7 @@ import ray
 from ray import tune
 
 from gankit import config as configs
-from gankit.scale.sweep import StopOn, train_one
+from gankit.scale.trials import StopOn, train_one
 from gankit.store import rundir
 
 
