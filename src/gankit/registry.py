@@ -16,6 +16,11 @@ from typing import Any
 from gankit.errors import ConfigError, closest, unknown_choice
 
 
+def settings(part: dict[str, Any]) -> dict[str, Any]:
+    """A part section's settings: everything but its name."""
+    return {k: v for k, v in part.items() if k != "name"}
+
+
 class Registry:
     def __init__(self, kind: str) -> None:
         self.kind = kind

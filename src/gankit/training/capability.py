@@ -18,6 +18,7 @@ from gankit.errors import ConfigError
 from gankit.parts.augment import AUGMENTATIONS
 from gankit.parts.objectives import OBJECTIVES
 from gankit.parts.penalties import PENALTIES, Penalty
+from gankit.registry import settings
 
 if TYPE_CHECKING:
     from gankit.config import Config
@@ -35,8 +36,6 @@ def penalties(config: Config) -> list[Penalty]:
 
 def parts(config: Config) -> list[Any]:
     """The config's loss-side parts, built (cheap: no tensors), for what they declare."""
-    from gankit.config import settings
-
     return [OBJECTIVES.build(config.loss["name"], settings(config.loss)),
             AUGMENTATIONS.build(config.augment["name"], settings(config.augment)), *penalties(config)]
 
