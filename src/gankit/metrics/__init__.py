@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from gankit.data.base import DataTraits, data_traits
-from gankit.metrics import images, toy
+from gankit.metrics import families, images, toy  # noqa: F401  (importing families registers them)
 
 __all__ = [
     "HEADLINE", "TIEBREAK", "default_n", "evaluate", "evaluate_images", "headline", "kind_of", "tiebreak", "traits_of",

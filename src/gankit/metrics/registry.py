@@ -80,19 +80,13 @@ def register_metric(
     return decorate
 
 
-def _load() -> None:
-    from gankit.metrics import families  # noqa: F401  (importing registers every family)
-
-
 def list_metrics() -> list[Metric]:
-    """Every registered metric family, sorted by name."""
-    _load()
+    """Every registered metric family, sorted by name (gankit.metrics imports the families: they register)."""
     return [METRICS[name] for name in sorted(METRICS)]
 
 
 def get_metric(name: str) -> Metric:
     """The family registered as `name`; an unknown name is a one-line ConfigError with the closest match."""
-    _load()
     if name not in METRICS:
         raise unknown_choice("metric", name, METRICS)
     return METRICS[name]
