@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     commands.add_parser("presets", help="list every preset and the post it reproduces")
+    parts = commands.add_parser("parts", help="every registered part per axis, its settings and defaults")
+    parts.add_argument("axis", nargs="?", default=None,
+                       help="one axis: data, generator, discriminator, objective, penalty, augment, optimizer, metric")
 
     train = commands.add_parser("train", help="train a GAN (a preset, a YAML config, or resume a run)")
     source = train.add_mutually_exclusive_group()
@@ -66,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(commands)
     return parser
+
+
+def cmd_parts(args: argparse.Namespace) -> int:
+    from gankit.catalog import describe
+
+    print(describe(args.axis))
+    return 0
 
 
 def cmd_presets(_args: argparse.Namespace) -> int:
@@ -196,7 +206,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep(args)
 
 
-COMMANDS = {"presets": cmd_presets, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+COMMANDS = {"presets": cmd_presets, "parts": cmd_parts, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export, "sweep": cmd_sweep}
 
 
