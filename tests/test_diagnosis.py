@@ -138,6 +138,22 @@ def test_1d_samples_from_the_target_are_converged():
     assert result["verdict"] == "converged"
 
 
+@pytest.mark.parametrize("n", [1_000, 10_000])
+def test_1d_exact_draws_of_the_target_are_converged(n):
+    # The rule's bands are the sampling noise at n: 20 independent draws of N(4, 1.25) all pass.
+    found = [verdict("1d", metrics_1d(np.random.default_rng(s).normal(4.0, 1.25, n), 4.0, 1.25, seed=s), [],
+                     GAUSS_CONFIG)["verdict"] for s in range(20)]
+    assert found == ["converged"] * 20
+
+
+def test_1d_std_13_against_125_is_not_converged_at_10000():
+    # Issue 14: N(4, 1.3) passed as converged (std error 0.05 = 4% of the target std, under the old 10%; KS 0.015
+    # under the old 0.05). At 10,000 samples the std's noise is 1.25 / sqrt(20,000) = 0.009, so 0.05 is 5.7 of it.
+    found = [verdict("1d", metrics_1d(np.random.default_rng(s).normal(4.0, 1.3, 10_000), 4.0, 1.25, seed=s), [],
+                     GAUSS_CONFIG)["verdict"] for s in range(20)]
+    assert "converged" not in found
+
+
 def test_1d_samples_with_std_01_are_mode_collapse():
     x = np.random.default_rng(0).normal(4.0, 0.1, 10_000)
     result = verdict("1d", metrics_1d(x, 4.0, 1.25, seed=1), [], GAUSS_CONFIG)

@@ -12,9 +12,11 @@ from scipy import stats
 from gankit.data.toy import grid25, ring8
 from gankit.metrics.toy import (
     DEFAULT_N,
+    floors_1d,
     metrics_1d,
     metrics_mixture,
     sample_mixture,
+    w1_to_normal,
 )
 
 MEAN, STD = 4.0, 1.25
@@ -81,14 +83,35 @@ def test_1d_nonfinite_samples_are_counted_and_left_out():
 
     none = metrics_1d(np.full(7, np.nan), MEAN, STD)
     assert none["nonfinite"] == 7
-    assert all(math.isnan(v) for k, v in none.items() if k != "nonfinite")
+    assert all(math.isnan(v) for k, v in none.items() if k not in ("nonfinite", "num_samples"))
+
+
+def test_1d_w1_to_the_exact_normal():
+    # A sample shifted by c from a large draw of the target is at W1 about |c|; the target's own quantiles
+    # (midpoints) are at W1 ~ 0 from it; the one-sample KS is scipy's kstest.
+    quantiles = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000, MEAN, STD)
+    assert w1_to_normal(quantiles, MEAN, STD) < 1e-3
+    assert w1_to_normal(quantiles + 0.3, MEAN, STD) == pytest.approx(0.3, abs=1e-3)
+    # W1 between N(0, 1) and N(0, s) is |1 - s| E|Z| = |1 - s| sqrt(2 / pi).
+    wide = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000, MEAN, 1.3)
+    assert w1_to_normal(wide, MEAN, STD) == pytest.approx(0.05 * math.sqrt(2 / math.pi), rel=0.02)
+
+
+def test_1d_floors_shrink_like_one_over_sqrt_n():
+    small, large = floors_1d(1_000, MEAN, STD), floors_1d(10_000, MEAN, STD)
+    # W1 of exact draws ~ 1.25-1.3 std / sqrt(n), KS ~ 0.87 / sqrt(n) (measured; docs/metrics.md).
+    assert small["w1_floor"] == pytest.approx(1.27 * STD / math.sqrt(1_000), rel=0.15)
+    assert large["w1_floor"] == pytest.approx(1.27 * STD / math.sqrt(10_000), rel=0.15)
+    assert large["ks_floor"] == pytest.approx(0.87 / math.sqrt(10_000), rel=0.15)
 
 
 def test_1d_torch_column_and_determinism():
     x = np.random.default_rng(5).normal(MEAN, STD, 2_000)
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True).reshape(-1, 1)
     assert metrics_1d(t, MEAN, STD, seed=7) == metrics_1d(x, MEAN, STD, seed=7)
-    assert metrics_1d(x, MEAN, STD, seed=7)["ks"] != metrics_1d(x, MEAN, STD, seed=8)["ks"]
+    # The seed draws the floors' target samples only: KS and W1 are against the exact target.
+    assert metrics_1d(x, MEAN, STD, seed=7)["w1_floor"] != metrics_1d(x, MEAN, STD, seed=8)["w1_floor"]
+    assert metrics_1d(x, MEAN, STD, seed=7)["ks"] == metrics_1d(x, MEAN, STD, seed=8)["ks"]
     with pytest.raises(ValueError, match="shape"):
         metrics_1d(np.zeros((10, 2)), MEAN, STD)
 

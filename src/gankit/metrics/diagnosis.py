@@ -8,8 +8,9 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
 
 1. **diverged**: a history row with `event: diverged`, a null (non-finite) loss, or non-finite generator
    outputs in most samples. Training stops at the first such log step; the step is quoted.
-2. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: |mean error|
-   and |std error| below 10% of the target std and the KS statistic below 0.05; 2-D mixtures: every mode
+2. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: mean and std
+   within 3 standard errors at the evaluated N, KS and W1 (against the exact target) within 6 std of their floors
+   (exact draws at N) above them; 2-D mixtures: every mode
    captured, most samples high quality and the mode histogram near uniform; images: `fid_lenet` within a few
    times its real-vs-real floor and every class produced; Stacked MNIST: 95% of the modes real data shows and a
    mode KL within 0.1 nats of real data's. Sample metrics are the ground truth, so a run whose

@@ -30,7 +30,15 @@ DEFAULT_N: dict[str, int] = {"1d": 10_000, "2d": 2_500}
 # Metric keys. 1-D:
 MEAN, STD, MEAN_ERROR, STD_ERROR = "mean", "std", "mean_error", "std_error"
 KS, KS_PVALUE, W1, NONFINITE = "ks", "ks_pvalue", "w1", "nonfinite"
-KEYS_1D = (MEAN, STD, MEAN_ERROR, STD_ERROR, KS, KS_PVALUE, W1, NONFINITE)
+# The noise of KS and W1 at the evaluated size: their mean and std over FLOOR_DRAWS exact draws of the target,
+# each as many samples as were evaluated (the verdict's bands, `metrics/verdict_rules.py`); NUM_SAMPLES: that size.
+KS_FLOOR, KS_FLOOR_STD, W1_FLOOR, W1_FLOOR_STD = "ks_floor", "ks_floor_std", "w1_floor", "w1_floor_std"
+NUM_SAMPLES = "num_samples"
+KEYS_1D = (MEAN, STD, MEAN_ERROR, STD_ERROR, KS, KS_PVALUE, W1, NONFINITE,
+           KS_FLOOR, KS_FLOOR_STD, W1_FLOOR, W1_FLOOR_STD, NUM_SAMPLES)
+# Draws of the target behind the 1-D floors: 50 x 10,000 samples take about 0.2 s; the floors' own error is then
+# about 1/sqrt(50) = 14% of their std.
+FLOOR_DRAWS = 50
 # 2-D mixtures (W1 and NONFINITE as above):
 MODES, MODES_TOTAL, HIGH_QUALITY, REVERSE_KL = "modes", "modes_total", "high_quality", "reverse_kl"
 MODE_COUNTS, TOP2_SHARE, MMD = "mode_counts", "top2_share", "mmd"
@@ -65,6 +73,51 @@ def _as_1d(x: Any, name: str) -> np.ndarray:
     return a
 
 
+def w1_to_normal(x: np.ndarray, mean: float, std: float) -> float:
+    """Exact Wasserstein-1 between the empirical distribution of `x` and N(mean, std^2) itself (not a sample of it).
+
+    W1 = integral |F_n(t) - Phi(t)| dt. Between consecutive points of {samples} U {Phi^-1(i/n)} the sign of
+    F_n - Phi is constant, so each piece is |F_n (b - a) - (G(b) - G(a))| with G(t) = t Phi(t) + phi(t) the
+    antiderivative of Phi; the two tails add G(z_1) and G(z_n) - z_n. A one-sample distance has about half the
+    variance of one against a reference sample (no noise from the reference).
+    """
+    z = np.sort((x - mean) / std)
+    n = len(z)
+    quantiles = stats.norm.ppf(np.arange(1, n) / n)
+    pts = np.sort(np.concatenate([z, quantiles]))
+    fn = np.searchsorted(z, pts[:-1], side="right") / n
+    anti = pts * stats.norm.cdf(pts) + stats.norm.pdf(pts)
+    inner = np.abs(fn * np.diff(pts) - np.diff(anti)).sum()
+    return float(std * (inner + anti[0] + anti[-1] - pts[-1]))
+
+
+def _distances_1d(x: np.ndarray, ref: np.ndarray | None, mean: float, std: float) -> tuple[float, float, float]:
+    """(KS statistic, its p-value, W1): against the exact target when `ref` is None, else two-sample."""
+    if ref is None:
+        ks = stats.kstest(x, "norm", args=(mean, std))
+        return float(ks.statistic), float(ks.pvalue), w1_to_normal(x, mean, std)
+    ks = stats.ks_2samp(x, ref)
+    return float(ks.statistic), float(ks.pvalue), float(stats.wasserstein_distance(x, ref))
+
+
+def floors_1d(n: int, mean: float, std: float, reference_size: int | None = None, seed: int = 0) -> dict[str, float]:
+    """KS and W1 of exact draws of the target, FLOOR_DRAWS times at size `n`: their mean (the floor) and std.
+
+    What a perfect generator scores at this sample size: both shrink like 1/sqrt(n) (W1 ~ 1.3 std/sqrt(n),
+    KS ~ 0.87/sqrt(n)), so the verdict compares a run with real draws of its own size. With `reference_size`
+    the draws are compared two-sample with a fresh reference draw of that size, as the metrics then are."""
+    rng = np.random.default_rng([seed, 2])
+    ks, w1 = [], []
+    for _ in range(FLOOR_DRAWS):
+        draw = rng.normal(mean, std, n)
+        ref = None if reference_size is None else rng.normal(mean, std, reference_size)
+        k, _, w = _distances_1d(draw, ref, mean, std)
+        ks.append(k)
+        w1.append(w)
+    return {KS_FLOOR: float(np.mean(ks)), KS_FLOOR_STD: float(np.std(ks)),
+            W1_FLOOR: float(np.mean(w1)), W1_FLOOR_STD: float(np.std(w1))}
+
+
 def metrics_1d(
     samples: Any,
     target_mean: float,
@@ -75,19 +128,20 @@ def metrics_1d(
     """How close 1-D generator samples are to the target N(target_mean, target_std).
 
     Post 002 judges its GAN by the mean and std of G's samples; those miss the shape of the distribution,
-    so two sample-based distances to a reference sample are added:
+    so two distances are added, against the exact target distribution (or two-sample against `reference`,
+    when given):
 
-    - `ks`, `ks_pvalue`: two-sample Kolmogorov-Smirnov statistic (largest gap between the two empirical
-      CDFs) and its p-value (`scipy.stats.ks_2samp`);
-    - `w1`: Wasserstein-1 distance between the two empirical distributions (`scipy.stats.wasserstein_distance`),
-      in the data's units: a sample shifted by c from the reference is at distance exactly |c|.
+    - `ks`, `ks_pvalue`: Kolmogorov-Smirnov statistic (largest gap between the samples' empirical CDF and the
+      target's, `scipy.stats.kstest`; `ks_2samp` with a reference) and its p-value;
+    - `w1`: Wasserstein-1 distance in the data's units (`w1_to_normal`; `scipy.stats.wasserstein_distance`
+      with a reference): a sample shifted by c from the reference is at distance exactly |c|;
+    - `ks_floor`, `w1_floor` and their `_std`: the same distances of exact draws of the target at the same
+      size (`floors_1d`): the noise a perfect generator shows, which the `converged` rule allows.
 
-    The reference is `reference` when given, otherwise as many draws from N(target_mean, target_std) as
-    there are finite samples, from `numpy.random.default_rng(seed)`.
-
-    Returns `mean`, `std` (population std, ddof=0), `mean_error` = |mean - target_mean|,
-    `std_error` = |std - target_std|, `ks`, `ks_pvalue`, `w1` and `nonfinite` (the number of NaN / inf samples,
-    which are left out of everything else; when no sample is finite every metric is NaN).
+    Returns also `mean`, `std` (population std, ddof=0), `mean_error` = |mean - target_mean|,
+    `std_error` = |std - target_std|, `num_samples` (finite samples) and `nonfinite` (the number of NaN / inf
+    samples, which are left out of everything else; when no sample is finite every metric is NaN). `seed`
+    draws the floors' target samples.
     """
     x = _as_1d(samples, "samples")
     finite = np.isfinite(x)
@@ -96,27 +150,29 @@ def metrics_1d(
     nan = float("nan")
     if x.size == 0:
         # Nothing to measure: NaN metrics rather than an exception, so a diverged run can still be logged.
-        return {**dict.fromkeys(KEYS_1D, nan), NONFINITE: nonfinite}
+        return {**dict.fromkeys(KEYS_1D, nan), NONFINITE: nonfinite, NUM_SAMPLES: 0}
 
-    if reference is None:
-        ref = np.random.default_rng(seed).normal(target_mean, target_std, size=x.size)
-    else:
+    ref = None
+    if reference is not None:
         ref = _as_1d(reference, "reference")
         if ref.size == 0 or not np.isfinite(ref).all():
             raise ValueError("metrics_1d: reference must be a non-empty array of finite values")
 
     mean = float(x.mean())
     std = float(x.std())
-    ks = stats.ks_2samp(x, ref)
+    ks, ks_p, w1 = _distances_1d(x, ref, float(target_mean), float(target_std))
+    floors = floors_1d(x.size, float(target_mean), float(target_std), None if ref is None else ref.size, seed)
     return {
         MEAN: mean,
         STD: std,
         MEAN_ERROR: abs(mean - float(target_mean)),
         STD_ERROR: abs(std - float(target_std)),
-        KS: float(ks.statistic),
-        KS_PVALUE: float(ks.pvalue),
-        W1: float(stats.wasserstein_distance(x, ref)),
+        KS: ks,
+        KS_PVALUE: ks_p,
+        W1: w1,
         NONFINITE: nonfinite,
+        **floors,
+        NUM_SAMPLES: int(x.size),
     }
 
 
