@@ -361,8 +361,8 @@ def test_export_writes_safetensors_that_rebuild_the_generator(preset, settings, 
     from gankit.config import from_dict
     from gankit.config import settings as part_settings
     from gankit.models import build_generator
+    from gankit.models.latent import sample_latent
     from gankit.store.export import load_generator
-    from gankit.training.batching import sample_latent
 
     run = gankit.train(preset, out=tmp_path / "run", progress=False,
                        overrides=[*settings, "runtime.threads=1", "log.eval_every=0"])

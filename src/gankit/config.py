@@ -347,7 +347,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:
         raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
-    from gankit.training.capability import check_game
+    from gankit.parts.game import check_game
 
     check_game(config)  # combinations of parts that no path can train
     if not (config.runtime.device in ("auto", "cpu", "cuda") or config.runtime.device.startswith("cuda:")):

@@ -11,8 +11,8 @@ import torch
 from gankit import config as configs
 from gankit.config import settings
 from gankit.errors import RunDirError
+from gankit.models.latent import sample_latent
 from gankit.store import checkpoint, rundir
-from gankit.training.batching import sample_latent
 
 
 def load_run(path: str | Path) -> Run:

@@ -71,13 +71,6 @@ class Batcher:
         return self._perm
 
 
-def sample_latent(n: int, dim: int, dist: str, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    if dist == "normal":
-        return torch.randn(n, dim, generator=generator, device=device)
-    z = torch.rand(n, dim, generator=generator, device=device)
-    return z * 2 - 1 if dist == "uniform" else z
-
-
 def d_view(x: torch.Tensor, mode: str) -> torch.Tensor:
     """What D sees of a batch. Post 002 shows D the whole 1-D batch at once: its sorted values (an empirical
     quantile function, so D can judge the shape) or its first four moments."""

@@ -10,18 +10,15 @@ new part needs no edit here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.parts.augment import AUGMENTATIONS
+from gankit.parts.game import penalties
 from gankit.parts.objectives import OBJECTIVES
-from gankit.parts.penalties import PENALTIES, Penalty
 from gankit.registry import settings
-
-if TYPE_CHECKING:
-    from gankit.config import Config
 
 FIXES = {
     "compiled": "use runtime.compile: true (G and D compiled separately) or false",
@@ -30,36 +27,13 @@ FIXES = {
 }
 
 
-def penalties(config: Config) -> list[Penalty]:
-    return [PENALTIES.build(name, settings) for name, settings in config.reg.items()]
-
-
-def parts(config: Config) -> list[Any]:
+def parts(config: Any) -> list[Any]:
     """The config's loss-side parts, built (cheap: no tensors), for what they declare."""
     return [OBJECTIVES.build(config.loss["name"], settings(config.loss)),
             AUGMENTATIONS.build(config.augment["name"], settings(config.augment)), *penalties(config)]
 
 
-def check_game(config: Config) -> None:
-    """Combinations of parts and settings that no path trains."""
-    t, pens = config.train, penalties(config)
-    lipschitz = [n for n, p in zip(config.reg, pens) if p.constrains_lipschitz]
-    if len(lipschitz) > 1:
-        a, b = lipschitz[:2]
-        raise ConfigError(f"reg.{a} and reg.{b} both constrain the critic: use one (set reg.{a}: null or reg.{b}: null)")
-    if t.d_input != "sample":
-        for name, p in zip(config.reg, pens):
-            if type(p).d_loss is not Penalty.d_loss:
-                raise ConfigError(f"reg.{name} needs per-sample D input: set train.d_input: sample")
-        if config.augment["name"] != "none":
-            raise ConfigError(f"augment '{config.augment['name']}' needs per-sample D input: set train.d_input: sample")
-    if t.fakes == "reuse" and (t.d_steps != 1 or t.g_steps != 1 or t.d_input != "sample"):
-        why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
-        raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
-                          f"train.g_steps=1 and train.d_input=sample, got {why}: set those or train.fakes=fresh")
-
-
-def check_path(path: str, config: Config, G: nn.Module | None = None, D: nn.Module | None = None,
+def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module | None = None,
                data_kind: str | None = None, world_size: int = 1) -> None:
     """ConfigError (one line) when `path` ("eager", "compiled", "ensemble", "torchrun") cannot train `config`."""
     why = _refusal(path, config, G, D, data_kind, world_size)
@@ -71,7 +45,7 @@ def check_path(path: str, config: Config, G: nn.Module | None = None, D: nn.Modu
     raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
 
 
-def _refusal(path: str, config: Config, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,
+def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,
              world_size: int) -> str | None:
     t = config.train
     for part in parts(config):
@@ -106,7 +80,7 @@ def _refusal(path: str, config: Config, G: nn.Module | None, D: nn.Module | None
     return None
 
 
-def check_members(configs: Sequence[Config], models: Sequence[tuple[nn.Module, nn.Module]]) -> None:
+def check_members(configs: Sequence[Any], models: Sequence[tuple[nn.Module, nn.Module]]) -> None:
     """An ensemble's members play one game (objective, penalties, augmentation, schedule, batch size, layer
     shapes); they may differ in seed, optimiser settings and penalty values."""
     first = configs[0]
@@ -128,7 +102,7 @@ def check_members(configs: Sequence[Config], models: Sequence[tuple[nn.Module, n
                 raise ConfigError("ensemble members must share the architectures (same layer shapes)")
 
 
-def stack_key(config: Config) -> str:
+def stack_key(config: Any) -> str:
     """Configs with equal keys may train as one ensemble (sweeps group their trials by it)."""
     import json
 

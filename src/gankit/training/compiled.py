@@ -22,7 +22,7 @@ arithmetic); a compiled run resumed from a checkpoint continues as the uninterru
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -31,9 +31,6 @@ from torch.func import functional_call, grad
 from gankit.store import faults
 from gankit.training import fastpath
 from gankit.training.capability import check_path
-
-if TYPE_CHECKING:
-    from gankit.training.trainer import Trainer
 
 
 def _adam(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], scal: Tensor,
@@ -98,7 +95,7 @@ class FunctionalPlayers:
 class CompiledStep:
     """The trainer's GAN iteration as one compiled call; `__call__` returns the logged values."""
 
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
         self.t = trainer
         cfg = trainer.config

@@ -14,9 +14,9 @@ from gankit import metrics
 from gankit.config import Config, settings
 from gankit.errors import ConfigError
 from gankit.metrics import diagnosis
+from gankit.models.latent import sample_latent
 from gankit.run import Run
 from gankit.store import checkpoint, rundir
-from gankit.training.batching import sample_latent
 from gankit.training.snapshots import finite_weights
 
 # Evaluation during training and at the end: the 2-D W1/MMD on at most this many points per set (the exact

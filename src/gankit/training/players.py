@@ -9,7 +9,7 @@ stay out of it. With `train.skip_nonfinite`, an update whose loss or gradients a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,12 +17,9 @@ from torch import Tensor
 from gankit.store import faults
 from gankit.training.batching import d_view
 
-if TYPE_CHECKING:
-    from gankit.training.trainer import Trainer
-
 
 class EagerPlayers:
-    def __init__(self, trainer: Trainer) -> None:
+    def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         self.t = trainer
 
     def n_examples(self, real: Tensor) -> int:

@@ -26,13 +26,14 @@ from gankit.config import Config, settings
 from gankit.data import build_data
 from gankit.errors import ConfigError, GankitError, WriteError
 from gankit.models import build_discriminator, build_generator
+from gankit.models.latent import sample_latent
 from gankit.parts.augment import AUGMENTATIONS
 from gankit.parts.objectives import OBJECTIVES
 from gankit.parts.optim import build_optimizer
 from gankit.parts.penalties import build_penalties
 from gankit.store import rundir
 from gankit.training import capability, compiled, distributed, fastpath
-from gankit.training.batching import Batcher, sample_latent
+from gankit.training.batching import Batcher
 from gankit.training.evaluating import Evaluating, check_eval
 from gankit.training.iteration import LOGGED, Iteration
 from gankit.training.players import EagerPlayers

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from gankit.errors import GankitError
-from gankit.training.batching import sample_latent
+from gankit.models.latent import sample_latent
 from gankit.view.plots import image_grid
 
 if TYPE_CHECKING:
