@@ -16,6 +16,8 @@ from gankit.metrics.features import (
     frechet_from_stats,
     gaussian_stats,
     kernel_inception_distance,
+    knn_sq_radii,
+    prdc,
     precision_recall,
 )
 
@@ -325,3 +327,26 @@ def test_class_metrics_bad_input():
         class_metrics(np.array([], dtype=int), num_classes=10)
     with pytest.raises(ValueError, match="num_classes"):
         class_metrics(np.array([0]), num_classes=0)
+
+
+def _closed_ball_recall(real: np.ndarray, fake: np.ndarray, k: int) -> float:
+    """Recall by its definition, with distances from coordinate differences (exactly 0 for duplicates)."""
+    from scipy.spatial.distance import cdist
+
+    fake_radii = np.sort(cdist(fake, fake, "sqeuclidean"), axis=1)[:, k]  # column 0 is the point itself
+    return float((cdist(real, fake, "sqeuclidean") <= fake_radii[None, :]).any(axis=1).mean())
+
+
+def test_exact_duplicates_are_at_distance_zero():
+    # Issue 14: with |x|^2 + |y|^2 - 2 x.y a duplicate sat at ~1e-13, outside a closed ball of radius 0, and
+    # recall on duplicated sets read 0.918 against its definition's 0.966. Every fake point here is repeated
+    # 4 times (its 3rd neighbour is a copy: radius 0), and half of the reals are copies of fakes.
+    rng = np.random.default_rng(0)
+    base = 30.0 + rng.standard_normal((150, 64))  # far from 0: the matmul form cancels the most there
+    fake = np.repeat(base, 4, axis=0)
+    real = np.concatenate([base[:75], 30.0 + rng.standard_normal((75, 64))])
+    _, recall = precision_recall(real, fake, k=3)
+    assert recall == _closed_ball_recall(real, fake, 3) == 0.5
+    radii = knn_sq_radii(fake, [3])[3]
+    assert (radii == 0.0).all()
+    assert prdc(real, fake)["recall"] == recall

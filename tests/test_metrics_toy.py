@@ -248,3 +248,16 @@ def test_gankit_toy_data_scores_as_real(factory):
 
 def test_defaults():
     assert DEFAULT_N == {"1d": 10_000, "2d": 2_500}
+
+
+def test_w1_on_collapsed_samples_is_exact():
+    # All 2,500 samples on one point: every unit of mass travels from it, so W1 is the mean distance of the
+    # reference points to it. On two points with half the mass each, and the reference on the same two points
+    # split 3:1, a quarter of the mass moves the distance between them. (Issue 14: 40-45 s with the assignment.)
+    modes = np.array([[0.0, 0.0], [4.0, 3.0]])
+    ref = sample_mixture(modes, 0.05, 2_500, seed=0)
+    one = metrics_mixture(np.zeros((2_500, 2)), modes, 0.05, reference=ref)
+    assert one["w1"] == pytest.approx(np.linalg.norm(ref, axis=1).mean(), rel=1e-9)
+    two = np.repeat(modes, 1_250, axis=0)
+    split = np.concatenate([np.repeat(modes[:1], 1_875, axis=0), np.repeat(modes[1:], 625, axis=0)])
+    assert metrics_mixture(two, modes, 0.05, reference=split)["w1"] == pytest.approx(0.25 * 5.0, rel=1e-9)

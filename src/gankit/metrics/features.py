@@ -11,7 +11,6 @@ comparable with published FID/KID values; the caller names them after the embedd
 | `precision_recall` | Kynkaanniemi et al. 2019, "Improved Precision and Recall Metric ..." |
 | `density_coverage` | Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics ..." (arXiv 2002.09797) |
 | `prdc` | both of the above in one pass over the distances |
-| `class_metrics` | class histogram of generated samples, as a classifier labels them |
 
 Inputs are cast to float64: the covariance square root and the squared distances (computed as
 |x|^2 + |y|^2 - 2 x.y) lose too much in float32. Pairwise distances are computed in row blocks, so
@@ -26,6 +25,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 from scipy import linalg
+
+from gankit.metrics.classes import class_metrics  # noqa: F401  (re-exported: it lived here before)
 
 # Entries per block of a pairwise distance matrix: 2**23 float64 = 64 MiB.
 _BLOCK_ENTRIES = 2**23
@@ -68,20 +69,40 @@ def _check_k(k: int, what: str) -> int:
 
 
 def _sq_dist_blocks(rows: np.ndarray, cols: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
-    """Squared Euclidean distances rows x cols, one block of rows at a time: (row slice, (b, len(cols)))."""
+    """Squared Euclidean distances rows x cols, one block of rows at a time: (row slice, (b, len(cols))).
+
+    Exact duplicates (a row equal to a column, bit for bit) come out as exactly 0: the matmul form below leaves
+    them at rounding noise (~1e-13), which made a closed ball of radius 0 miss its own duplicates (issue 14).
+    """
     # |x - y|^2 = |x|^2 + |y|^2 - 2 x.y as ONE matrix product, [x, |x|^2, 1] . [-2y, 1, |y|^2], so a block
     # costs a matmul and no extra passes over its entries.
     rows_sq = np.einsum("ij,ij->i", rows, rows)[:, None]
     cols_sq = np.einsum("ij,ij->i", cols, cols)[:, None]
     rows_aug = np.hstack([rows, rows_sq, np.ones_like(rows_sq)])
     cols_aug = np.ascontiguousarray(np.hstack([-2.0 * cols, np.ones_like(cols_sq), cols_sq]).T)
+    row_ids, col_ids = _duplicate_ids(rows, None if cols is rows else cols)
     step = max(1, _BLOCK_ENTRIES // len(cols))
     for start in range(0, len(rows), step):
         sl = slice(start, min(start + step, len(rows)))
         d2 = rows_aug[sl] @ cols_aug
         # Rounding can leave (near-)identical points slightly below 0.
         np.maximum(d2, 0.0, out=d2)
+        if row_ids is not None:
+            d2[row_ids[sl, None] == col_ids[None, :]] = 0.0
         yield sl, d2
+
+
+def _duplicate_ids(rows: np.ndarray, cols: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """One id per distinct vector, for rows and cols together (equal ids: bit-identical vectors); (None, None)
+    when no row equals a column and neither set repeats a vector, so nothing needs zeroing. `cols` None: the
+    distances of `rows` to themselves (their diagonal is set to 0 by the caller)."""
+    both = np.ascontiguousarray(rows if cols is None else np.vstack([rows, cols]))
+    # A row's bytes as one opaque value: np.unique then compares whole vectors (exactly, no rounding).
+    _, ids = np.unique(both.view(np.dtype((np.void, both.dtype.itemsize * both.shape[1]))).ravel(), return_inverse=True)
+    ids = ids.ravel()
+    if len(np.unique(ids)) == len(ids):
+        return None, None
+    return (ids, ids) if cols is None else (ids[: len(rows)], ids[len(rows):])
 
 
 def _knn_sq_radii(x: np.ndarray, k: int) -> np.ndarray:
@@ -364,47 +385,4 @@ def prdc(
         "recall": float(real_in_fake.mean()),
         "density": float(balls_per_fake.sum() / (k_dc * len(f))),
         "coverage": float((nearest_fake < dc_radii).mean()),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Class balance of generated samples
-
-
-def class_metrics(predicted: np.ndarray, num_classes: int) -> dict:
-    """Class balance of generated samples from the labels a classifier predicts for them.
-
-    - `class_coverage`: fraction of the `num_classes` classes predicted at least once: the "modes captured"
-      count of Metz et al. 2017 (unrolled GAN, arXiv 1611.02163) and Srivastava et al. 2017 (VEEGAN,
-      arXiv 1705.07761), as a fraction;
-    - `class_kl`: KL(p || uniform) = sum_c p_c log(p_c * num_classes) of the predicted histogram, with
-      0 log 0 = 0 (in the spirit of the stacked-MNIST KL those papers report); 0 for perfect balance,
-      log(num_classes) when every sample is one class;
-    - `class_histogram`: counts per class, a list of `num_classes` ints.
-    """
-    if int(num_classes) != num_classes or num_classes < 1:
-        raise ValueError(f"class_metrics: num_classes must be a positive integer, got {num_classes}")
-    num_classes = int(num_classes)
-    labels = np.asarray(predicted)
-    if labels.ndim != 1:
-        raise ValueError(f"class_metrics: predicted must be a 1-D array of labels, got shape {labels.shape}")
-    if labels.size == 0:
-        raise ValueError("class_metrics needs at least 1 predicted label, got 0")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"class_metrics: predicted labels must be integers, got dtype {labels.dtype}")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(
-            f"class_metrics: labels must lie in [0, {num_classes - 1}], got range "
-            f"[{labels.min()}, {labels.max()}]"
-        )
-    counts = np.bincount(labels, minlength=num_classes)
-    total = counts.sum()
-    seen = counts > 0
-    # p log(p C) with p = n / total, written so a uniform histogram gives log(1.0) = 0 exactly.
-    p = counts[seen] / total
-    kl = float(np.sum(p * np.log(counts[seen] * num_classes / total)))
-    return {
-        "class_coverage": float(seen.mean()),
-        "class_kl": max(kl, 0.0),
-        "class_histogram": [int(c) for c in counts],
     }
