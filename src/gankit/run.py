@@ -10,9 +10,14 @@ import torch
 
 from gankit import config as configs
 from gankit.config import settings
-from gankit.errors import RunDirError
+from gankit.data import build_data
+from gankit.errors import GankitError, RunDirError
+from gankit.metrics import default_n, evaluate, evaluate_images, kind_of
+from gankit.metrics.diagnosis import verdict
+from gankit.models import build_generator
 from gankit.models.latent import sample_latent
 from gankit.store import checkpoint, rundir
+from gankit.view.plots import plot_samples
 
 
 def load_run(path: str | Path) -> Run:
@@ -48,15 +53,11 @@ class Run:
 
     @cached_property
     def data(self) -> Any:
-        from gankit.data import build_data
-
         return build_data(self.config.data["name"], settings(self.config.data))
 
     @cached_property
     def generator(self) -> torch.nn.Module:
         """The trained generator, on the CPU, in eval mode."""
-        from gankit.models import build_generator
-
         cfg = self.config
         G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, tuple(self.data.shape))
         # The weight average, when the run keeps one, is the better generator (train.g_ema).
@@ -82,18 +83,14 @@ class Run:
         """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.metrics.diagnosis`) and its
         evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`.
         `inception`: add Inception FID (image runs; needs torch-fidelity and its weights, `gankit.metrics.inception`)."""
-        from gankit import metrics
-
-        n = n or metrics.default_n(self.data)
+        n = n or default_n(self.data)
         if self.data.kind == "image":
-            found = metrics.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
+            found = evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
                                             inception=inception)
         else:
             if inception:
-                from gankit.errors import GankitError
-
                 raise GankitError(f"--inception applies to image runs only; '{self.config.data['name']}' is {self.data.kind} data")
-            found = metrics.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
+            found = evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
         result = {"step": self.step, "n": n, **found}
         result = {**self.verdict(result), **result}  # verdict first: it heads the table
         if write:
@@ -102,15 +99,10 @@ class Run:
 
     def verdict(self, metrics: dict[str, Any] | None = None) -> dict[str, str]:
         """{'verdict', 'evidence'} from `metrics` (None: the last eval row, if any), the history and the config."""
-        from gankit.metrics import kind_of
-        from gankit.metrics.diagnosis import verdict
-
         return verdict(kind_of(self.data), metrics, self.history, self.config)
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
-        from gankit.view.plots import plot_samples
-
         fake = self.sample(n, seed=seed, raw=True)
         title = title or f"{self.config.name} · step {self.step:,} · {n:,} samples"
         return plot_samples(self.data, fake, Path(path), title=title)

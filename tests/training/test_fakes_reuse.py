@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from test_distributed import TOY, _sets, _torchrun, _weights
-from test_train import (
+from test_trainer import (
     test_resumed_run_ends_bit_identical_to_an_uninterrupted_one as resume_equals_whole,
 )
 

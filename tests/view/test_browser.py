@@ -27,7 +27,7 @@ CHROMIUM = next((found for found in map(shutil.which, NAMES) if found), None)
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
          "--enable-logging=stderr", "--v=0")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="headless Chromium not found (Debian: apt-get install -y chromium)"
