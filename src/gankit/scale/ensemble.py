@@ -103,7 +103,7 @@ class Ensemble:
             t.sums += row
             t.sums_count += 1
 
-    def run(self, progress: bool = False) -> None:
+    def train(self, progress: bool = False) -> None:
         """Train every member to its length; each member's bookkeeping is the trainer's own."""
         started = time.perf_counter()
         bar = tqdm(total=max(t.total_steps for t in self.members), initial=min(t.step for t in self.members),
@@ -136,7 +136,7 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     ensemble = Ensemble(configs, dirs)
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
         open_run_dir(member, resume=False)
-    ensemble.run(progress)
+    ensemble.train(progress)
     return dirs
 
 

@@ -91,7 +91,7 @@ def _train_stacked(cfgs: Sequence[configs.Config], paths: Sequence[Path], stop: 
     for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded
         open_run_dir(trainer, resume=(trainer.run_dir / rundir.CONFIG).is_file())
         trainer.callbacks.append(stop)
-    ensemble.run()
+    ensemble.train()
     return True
 
 

@@ -52,7 +52,7 @@ def fit(
         trainer = ctx.agree(prepare)  # a failure on any rank stops every rank here
         trainer.callbacks.extend(callbacks)
         with distributed.lost_peers(ctx):
-            trainer.run(stop_at=stop_at)
+            trainer.train(stop_at=stop_at)
             ctx.barrier()  # nobody leaves the group while another rank's last collective may be in flight
     finally:
         if ctx.enabled:

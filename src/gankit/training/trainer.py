@@ -113,7 +113,7 @@ class Trainer(Snapshots, Evaluating):
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
         if self.channels_last:  # conv models: fused Adam (gankit.training.fastpath.fuse_adam_)
             fastpath.fuse_adam_(self.opt_g, self.opt_d)
-        # What the training passes run through: DDP wrappers under torchrun (made in `run`, after every rank
+        # What the training passes run through: DDP wrappers under torchrun (made in `train`, after every rank
         # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
         self.G_train, self.D_train = self.G, self.D
         # The GAN iteration (training/iteration.py), run by the eager players or as one compiled function
@@ -183,12 +183,12 @@ class Trainer(Snapshots, Evaluating):
             self.sums_count += 1
 
     # ---- the loop ------------------------------------------------------------------------------------
-    def run(self, stop_at: int | None = None) -> None:
+    def train(self, stop_at: int | None = None) -> None:
         """Train to the configured length (or to `stop_at`, checkpointing there, as an interruption would).
         A file that cannot be written (disk full, read-only) stops training with one line; the last
         checkpoint is whole (written atomically), so the run resumes once there is room."""
         try:
-            self._train(stop_at)
+            self._loop(stop_at)
         except OSError as err:
             where = f" '{err.filename}'" if err.filename else ""
             kept = (f"the last checkpoint (step {self.checkpoint_step:,}) is kept" if self.checkpoint_step is not None
@@ -197,7 +197,7 @@ class Trainer(Snapshots, Evaluating):
                              f"{kept}: free space (or fix permissions), then gankit train --resume {self.run_dir}"
                              ) from None
 
-    def _train(self, stop_at: int | None) -> None:
+    def _loop(self, stop_at: int | None) -> None:
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         started = time.perf_counter()
         self.distribute()
