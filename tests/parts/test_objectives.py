@@ -255,3 +255,11 @@ def test_relativistic_g_loss_moves_real_scores_too():
     d_real = torch.tensor([1.0, 2.0], requires_grad=True)
     build("relativistic").g_loss(d_real, torch.tensor([0.0, 0.5]), NO_SAMPLES, NO_SAMPLES).backward()
     assert d_real.grad.abs().sum() > 0  # unlike every other loss, G's gradient reaches it through D(x)
+
+
+def test_d_targets_say_where_a_winning_d_goes():
+    assert build("non-saturating", real_label=0.9).d_targets == (0.9, 0.0)
+    assert build("minimax").d_targets == (1.0, 0.0)
+    assert build("least-squares", a=-1.0, b=1.0, c=0.0).d_targets == (1.0, -1.0)
+    for unbounded in ("wasserstein", "hinge", "coulomb", "relativistic"):
+        assert build(unbounded).d_targets is None

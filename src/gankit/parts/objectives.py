@@ -51,6 +51,12 @@ class Objective:
         """What is logged as D(x) and D(G(z)): the raw score unless the objective reads it as a logit."""
         return scores
 
+    @property
+    def d_targets(self) -> tuple[float, float] | None:
+        """(real, fake): where the logged D(x) and D(G(z)) go when D wins outright, for objectives whose D
+        has fixed targets (the verdict's "discriminator won"); None for unbounded critics."""
+        return None
+
 
 def _check_label(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
@@ -95,6 +101,10 @@ class CrossEntropy(Objective):
     def prob(self, scores: Tensor) -> Tensor:
         return torch.sigmoid(scores)
 
+    @property
+    def d_targets(self) -> tuple[float, float] | None:
+        return self.real_label, self.fake_label
+
 
 @OBJECTIVES.register("minimax", "original GAN: cross-entropy D, G minimises log(1 - D(G(z))) (saturating)")
 def minimax(*, real_label: float = 1.0, fake_label: float = 0.0) -> Objective:
@@ -132,6 +142,10 @@ class LeastSquares(Objective):
 
     def g_loss(self, d_real: Tensor | None, d_fake: Tensor, real: Tensor, fake: Tensor) -> Tensor:
         return 0.5 * (d_fake - self.c).pow(2).mean()
+
+    @property
+    def d_targets(self) -> tuple[float, float] | None:
+        return self.b, self.a
 
 
 @OBJECTIVES.register("least-squares", "LSGAN: D regresses b on real and a on fake, G targets c")
