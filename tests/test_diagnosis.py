@@ -52,9 +52,10 @@ def test_mode_collapse_says_since_which_eval_step():
 
 def test_all_modes_with_two_holding_most_samples_is_mode_collapse():
     rng = np.random.default_rng(0)
-    points = np.concatenate([in_modes([3, 4], 2000), in_modes(list(range(25)), 500, seed=1)])
+    # Every mode holds 25-40 samples (at least 20 = a fifth of its fair share of 2,500) but two hold 80%.
+    points = np.concatenate([in_modes([3, 4], 1500), np.repeat(MODES, 25, axis=0) + 0.01])
     m = mixture_metrics(points[rng.permutation(len(points))])
-    assert m["modes"] == 25 and m["top2_share"] > 0.8
+    assert m["modes"] == 25 and m["top2_share"] > 0.6
     assert verdict("2d", m, [], GRID_CONFIG)["verdict"] == "mode collapse"
 
 
@@ -328,3 +329,40 @@ def test_stacked_mnist_every_mode_but_lopsided_is_mode_collapse_and_in_between_u
     assert lopsided["verdict"] == "mode collapse"
     middle = verdict("image", {**STACKED_FLOORS, "modes": 900, "mode_kl": 0.15}, [], STACKED_CONFIG)
     assert middle["verdict"] == "undertrained"
+
+
+# ---- 2-D: modes need a minimum share of high-quality samples (issue 14) ----------------------------------
+def _good_generator(modes_kept: int, n: int = 2500, seed: int = 0) -> np.ndarray:
+    """`modes_kept` of the 25 modes, 1% of the samples off every mode (99% high quality)."""
+    rng = np.random.default_rng(seed)
+    # Within 1.5 std of their mode (all high quality), equal shares of the kept modes.
+    points = MODES[np.arange(n) % modes_kept] + np.clip(0.5 * STD * rng.standard_normal((n, 2)), -1.5 * STD, 1.5 * STD)
+    off = rng.choice(n, n // 100, replace=False)
+    points[off] = MODES[0] + [1.0, 1.0]  # halfway between modes: never high quality
+    return points
+
+
+def test_uniform_noise_captures_no_mode_and_ranks_below_a_good_generator():
+    noise = np.random.default_rng(0).uniform(-5.0, 5.0, (2500, 2))
+    m_noise, m_good = mixture_metrics(noise), mixture_metrics(_good_generator(24))
+    assert m_noise["modes"] == 0 and m_noise["modes_pacgan"] >= 15  # PacGAN's count kept beside it
+    assert m_good["modes"] == 24 and m_good["high_quality"] == pytest.approx(99.0)
+    assert m_noise["mode_min_count"] == 20
+    assert rank_key("2d", m_good, "grid25") > rank_key("2d", m_noise, "grid25")
+
+
+def test_20_of_25_modes_is_mode_collapse_and_21_is_not():
+    m = mixture_metrics(_good_generator(20))
+    assert m["modes"] == 20
+    result = verdict("2d", m, [], GRID_CONFIG)
+    assert result["verdict"] == "mode collapse" and result["evidence"].startswith("20 of 25 modes")
+    assert verdict("2d", mixture_metrics(_good_generator(21)), [], GRID_CONFIG)["verdict"] == "undertrained"
+
+
+def test_a_mode_below_a_fifth_of_its_fair_share_is_not_captured():
+    # 24 modes at 104 samples and 19 samples in the last: 19 < 21 = ceil(0.2 * 2,515 / 25).
+    rng = np.random.default_rng(0)
+    counts = [104] * 24 + [19]
+    points = np.concatenate([MODES[i] + STD * rng.standard_normal((c, 2)) for i, c in enumerate(counts)])
+    m = mixture_metrics(points)
+    assert (m["modes"], m["modes_pacgan"], m["mode_min_count"]) == (24, 25, 21)

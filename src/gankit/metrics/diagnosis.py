@@ -24,9 +24,10 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
    its size, changes direction at least twice with steps of at least a quarter of the swing, and shows no
    trend (the two halves' means differ by less than half the swing). Without eval rows, D(G(z)) of the
    probability objectives is read the same way with an absolute swing of 0.4.
-5. **mode collapse**: the generator makes good samples of too few modes. 2-D: fewer than 80% of the modes
-   captured, or two modes holding half of the high-quality samples (with at least 8 modes); 1-D: std below
-   half the target's; images: fewer than 80% of the classes produced, or a class KL above 0.5 nats; Stacked
+5. **mode collapse**: the generator makes good samples of too few modes. 2-D: at most 80% of the modes
+   captured (a mode counts with a fifth of its fair share of high-quality samples), or two modes holding half of
+   the high-quality samples (with at least 8 modes); 1-D: std below half the target's; images: at most 80% of
+   the classes produced (confidently, with a minimum share), or a class KL above 0.5 nats; Stacked
    MNIST: fewer than 80% of the modes real data shows, or a mode KL log(1/0.8) nats above real data's. Each
    also needs the samples to look like data (2-D: at least 10% high quality; images: precision at least
    0.3): noise that misses every mode is undertraining, not collapse; and it must not be improving (below).
