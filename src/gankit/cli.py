@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--ensemble", type=int, default=0, metavar="K",
                        help="train K seeds of the config at once, stacked (toy MLPs): OUT/member_00 ...")
+    train.add_argument("--minutes", type=float, default=None, metavar="M",
+                       help="wall-clock budget: stop cleanly after M minutes of training (train.minutes)")
     train.add_argument("--tensorboard", action="store_true",
                        help="also log to RUN_DIR/tensorboard (log.tensorboard; needs gankit[tensorboard])")
 
@@ -94,6 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.tensorboard:
         args.overrides.append("log.tensorboard=true")
+    if args.minutes is not None:
+        args.overrides.append(f"train.minutes={args.minutes!r}")
     if args.ensemble:
         from gankit.scale.ensemble import cmd_train_ensemble
         from gankit.training.distributed import from_env

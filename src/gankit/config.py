@@ -46,6 +46,9 @@ class TrainConfig:
     # Skip a D or G update whose loss or gradients are non-finite instead of stopping the run (diverged).
     # Costs one host sync per update, so it is off by default.
     skip_nonfinite: bool = False
+    # Wall-clock budget in minutes (None: none): training stops cleanly when it is spent (checkpoint, final
+    # evaluation, verdict); the minutes count over resumes, so a resumed run gets only what is left.
+    minutes: float | None = None
 
 
 @dataclass
@@ -343,6 +346,8 @@ def validate(config: Config) -> None:
         why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
         raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
                           f"train.g_steps=1 and train.d_input=sample, got {why}: set those or train.fakes=fresh")
+    if t.minutes is not None and not 0 < t.minutes <= 60 * 24 * 365:
+        raise ConfigError(f"train.minutes must be a positive number of minutes (or null for no budget), got {t.minutes}")
     if not 0.0 <= t.g_ema < 1.0:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:

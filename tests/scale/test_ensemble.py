@@ -95,3 +95,12 @@ def test_a_member_does_not_depend_on_the_other_members_bit_for_bit(tmp_path):
         for other in others:
             theirs = _weights(other)
             assert all(torch.equal(mine[key], theirs[key]) for key in mine), f"member {k} vs {other}"
+
+
+def test_an_ensemble_stops_every_member_at_its_time_budget(tmp_path):
+    configs = [resolve_config("wgan-grid25", [*SMALL, "train.steps=1000000", "train.minutes=0.01", f"seed={k}"])
+               for k in range(2)]
+    for member in train_ensemble(configs, tmp_path / "ens"):
+        written = json.loads((member / "metrics.json").read_text())
+        assert "time budget" in written["stopped_early"] and written["verdict"]
+        assert 0 < gankit.load_run(member).step < 1_000_000

@@ -278,3 +278,32 @@ def test_resuming_a_complete_run_says_so_and_how_to_train_on(tmp_path, capsys):
     gankit.train(None, resume=run.path, progress=False)
     out = capsys.readouterr().out
     assert "is complete at step 2: to train on, raise train.steps" in out and "from step" not in out
+
+
+def test_a_time_budget_stops_cleanly_with_a_verdict_and_counts_over_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "gan-1d", "--out", str(out), "--no-progress", "--minutes", "0.01",
+                 "--set", "train.steps=1000000", "--set", "log.every=50"]) == 0
+    printed = capsys.readouterr().out
+    run = gankit.load_run(out)
+    written = json.loads((out / "metrics.json").read_text())
+    assert "time budget of 0.01 min" in written["stopped_early"] and written["verdict"]
+    assert "verdict:" in printed
+    stopped = [r for r in run.history if r.get("event") == "stopped"]
+    assert len(stopped) == 1 and 0 < stopped[0]["step"] == run.step < 1_000_000  # the checkpoint is at the stop
+    assert (out / "samples" / f"step_{run.step:07d}.png").is_file()
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert state["wall_seconds"] >= 0.6
+    # Resumed with the budget spent: nothing trains, one line says how to go on
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert "was spent by step" in capsys.readouterr().out
+    assert gankit.load_run(out).step == run.step
+    # A larger budget continues from where it stopped (a few seconds more than the minutes already spent)
+    more = state["wall_seconds"] / 60 + 0.05
+    assert main(["train", "--resume", str(out), "--no-progress", "--minutes", f"{more:.4f}"]) == 0
+    assert gankit.load_run(out).step > run.step
+
+
+def test_a_time_budget_must_be_positive(capsys):
+    assert main(["train", "--preset", "gan-1d", "--minutes", "0", "--no-progress"]) == 2
+    assert "train.minutes must be a positive number of minutes" in capsys.readouterr().err

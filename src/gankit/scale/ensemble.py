@@ -109,6 +109,7 @@ class Ensemble:
         bar = tqdm(total=max(t.total_steps for t in self.members), initial=min(t.step for t in self.members),
                    unit="it", disable=not progress, dynamic_ncols=True, mininterval=0.5)
         for t in self.members:
+            t.session_started = started  # the members' time budgets (train.minutes) run on one clock
             if t.step == 0:
                 t.save_picture()
         live = [t for t in self.members if t.step < t.total_steps]

@@ -71,6 +71,7 @@ class Snapshots:
             "log_sums": self.sums.cpu(),
             "log_count": self.sums_count,
             "log_skipped": self.skipped,
+            "wall_seconds": self.wall_seconds(),  # train.minutes counts over resumes
         }
         if self.best is not None:
             state["best"] = self.best
@@ -131,6 +132,7 @@ class Snapshots:
         self.skipped = state.get("log_skipped", 0)
         self.step = self.checkpoint_step = state["step"]
         self.best = state.get("best")
+        self.wall_before = float(state.get("wall_seconds", 0.0))
 
 
 

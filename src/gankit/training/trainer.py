@@ -129,6 +129,8 @@ class Trainer(Snapshots, Evaluating):
         self.fixed_z = sample_latent(n_fixed, cfg.latent.dim, cfg.latent.dist, fixed_rng, self.device)
 
         self.step = 0
+        self.wall_before = 0.0  # seconds of training in earlier sessions of this run (from the checkpoint)
+        self.session_started: float | None = None
         if cfg.train.steps is not None:
             self.total_steps = cfg.train.steps
         else:
@@ -199,7 +201,11 @@ class Trainer(Snapshots, Evaluating):
 
     def _loop(self, stop_at: int | None) -> None:
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
-        started = time.perf_counter()
+        started = self.session_started = time.perf_counter()
+        if self.out_of_time():
+            tqdm.write(f"the time budget of {self.config.train.minutes:g} min (train.minutes) was spent by step "
+                       f"{self.step:,}: to train on, raise it (--minutes M or --set train.minutes=M)")
+            return
         self.distribute()
         if self.step == 0:
             self.save_picture()
@@ -236,6 +242,8 @@ class Trainer(Snapshots, Evaluating):
             row = self.log_row(time.perf_counter() - started)
             if self.diverged_at is not None:
                 return row
+        if not last and self.stop_reason is None and self.out_of_time():
+            self.end_early(f"the time budget of {self.config.train.minutes:g} min (train.minutes) is spent")
         if log.eval_every and (self.step % log.eval_every == 0 or last):
             self.evaluate_on_main()  # a callback may stop the run here: picture, checkpoint and verdict follow
         if self.step % log.sample_every == 0 or last or self.stop_reason:
@@ -243,6 +251,28 @@ class Trainer(Snapshots, Evaluating):
         if self.step % log.checkpoint_every == 0 or self.step == end or self.stop_reason:
             self.save_checkpoint()  # (non-finite weights found before writing: the last finite one stays)
         return row
+
+    def wall_seconds(self) -> float:
+        """Training wall time of this run so far, earlier sessions included."""
+        now = time.perf_counter() if self.session_started is not None else 0.0
+        return self.wall_before + (now - (self.session_started or 0.0))
+
+    def out_of_time(self) -> bool:
+        """train.minutes spent (under torchrun the ranks agree at log steps, so they stop at the same step)."""
+        minutes = self.config.train.minutes
+        if minutes is None:
+            return False
+        spent = self.wall_seconds() >= 60 * minutes
+        if not self.dist.enabled:
+            return spent
+        return self.step % self.config.log.every == 0 and self.dist.any(spent, self.device)
+
+    def end_early(self, reason: str) -> None:
+        """Stop after this step as cleanly as at the end: picture, checkpoint, final metrics and verdict (with
+        `stopped_early`), an `event: stopped` row in the history."""
+        self.stop_reason = reason
+        self.history.append({"step": self.step, "event": "stopped", "reason": reason})
+        tqdm.write(f"stopped early at step {self.step:,}: {reason}")
 
     @property
     def done(self) -> bool:
