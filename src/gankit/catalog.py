@@ -67,3 +67,42 @@ def describe(only: str | None = None) -> str:
                 lines.append(f"  {'':<18} {_settings(axis, name)}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def machine_lines() -> list[str]:
+    """`gankit info`: the machine as the figures name it."""
+    from gankit.machine import facts
+
+    f = facts()
+    return [
+        f"cpu: {f['cpu']} ({f['cores']} cores; torch uses {f['torch_threads']} threads)",
+        f"isa: {f['cpu_isa']}; torch CPU kernels: {f['torch_cpu_capability']}",
+        f"native bf16 on the CPU: {'yes' if f['cpu_native_bf16'] else 'no (emulated: keep fp32)'}",
+        f"gpus: {', '.join(f['gpus']) or 'none'}",
+        f"torch {f['torch']} (CUDA build {f['cuda_build'] or 'none'}), python {f['python']}",
+    ]
+
+
+def fast_paths(preset: str, overrides: list[str]) -> list[str]:
+    """Which fast paths `preset` takes on this machine and why: the trainer itself is built (in a scratch
+    directory, nothing trained or written), so this is what `gankit train` would do."""
+    import tempfile
+
+    from gankit.config import resolve_config
+    from gankit.training.trainer import Trainer
+
+    cfg = resolve_config(preset, overrides)
+    with tempfile.TemporaryDirectory() as scratch:
+        t = Trainer(cfg, scratch, progress=False)
+    eager = ("eager (runtime.compile: false; conv GANs ran slower compiled on these CPUs)" if t.channels_last else
+             "eager (runtime.compile: false; the whole step compiled, runtime.compile=step, was ~2x faster for the "
+             "toy MLPs on long runs, after a compile of 25-160 s)")
+    step = {"step": "the whole iteration compiled (runtime.compile: step)", True: "G and D compiled", False: eager}
+    return [
+        f"{preset} on {t.device}:",
+        f"  precision: {t.precision} ({t.precision_why}; runtime.precision: {cfg.runtime.precision})",
+        f"  conv fast path: {'channels_last + fused Adam' if t.channels_last else 'no (not a conv GAN)'}"
+        + (f"; sub-pixel upsampling {'on' if cfg.runtime.subpixel else 'off'}" if t.channels_last else ""),
+        f"  compile: {step[cfg.runtime.compile]}",
+        f"  allocator tuning (mallopt): {'on' if t.device.type == 'cpu' else 'not on CUDA'}",
+    ]

@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     commands.add_parser("presets", help="list every preset and the post it reproduces")
+    info = commands.add_parser("info", help="this machine (CPU, ISA, GPUs, native precisions) and a preset's fast paths")
+    info.add_argument("--preset", help="also say which fast paths this preset takes here, and why")
+    info.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parts = commands.add_parser("parts", help="every registered part per axis, its settings and defaults")
     parts.add_argument("axis", nargs="?", default=None,
                        help="one axis: data, generator, discriminator, objective, penalty, augment, optimizer, metric")
@@ -71,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_parser(commands)
     return parser
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from gankit.catalog import fast_paths, machine_lines
+
+    print("\n".join(machine_lines()))
+    if args.preset:
+        print("\n".join(fast_paths(args.preset, args.overrides)))
+    return 0
 
 
 def cmd_parts(args: argparse.Namespace) -> int:
@@ -210,7 +222,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep(args)
 
 
-COMMANDS = {"presets": cmd_presets, "parts": cmd_parts, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
+COMMANDS = {"presets": cmd_presets, "parts": cmd_parts, "info": cmd_info, "train": cmd_train, "sample": cmd_sample, "eval": cmd_eval,
             "report": cmd_report, "compare": cmd_compare, "export": cmd_export, "sweep": cmd_sweep}
 
 

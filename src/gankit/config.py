@@ -65,7 +65,8 @@ class LogConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:N
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # auto: bf16 only where the hardware has it (AVX512_BF16/AMX, CUDA >= 8.0) and for conv GANs (gankit.machine)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     threads: int | None = None  # torch intra-op threads; None leaves PyTorch's choice
     # Conv models: each nearest-upsample x2 + 3x3 conv pair computed as four 2x2 convs on the small input
     # (gankit.models.subpixel): the same function and weights, 2.25x fewer multiply-adds; false: as built

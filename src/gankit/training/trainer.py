@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from gankit import metrics
 from gankit.config import Config, settings
 from gankit.data import build_data
 from gankit.errors import ConfigError, GankitError, WriteError
+from gankit.machine import emulated_bf16_warning, native_bf16, resolve_precision
 from gankit.models import build_discriminator, build_generator
 from gankit.models.latent import sample_latent
 from gankit.parts.augment import AUGMENTATIONS
@@ -101,6 +103,10 @@ class Trainer(Snapshots, Evaluating):
         fastpath.configure_device(self.device)
         # Conv models: sub-pixel upsampling and channels_last (batches follow in `iteration`)
         self.channels_last = fastpath.conv_fastpath(self.G, self.D, device=self.device, subpixel=cfg.runtime.subpixel)
+        # runtime.precision (auto: bf16 only where it is native and measured to help; gankit.machine)
+        self.precision, self.precision_why = resolve_precision(cfg.runtime.precision, self.device, self.channels_last)
+        if self.precision == "bf16" and not native_bf16(self.device) and self.dist.is_main:
+            print(emulated_bf16_warning(self.device), file=sys.stderr)  # before the first (slow) step
         # Averaging G's weights over the last ~1/(1-decay) steps damps the oscillation around the
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
@@ -144,7 +150,7 @@ class Trainer(Snapshots, Evaluating):
         self.tensorboard = TensorBoard(self.run_dir) if cfg.log.tensorboard and self.dist.is_main else None
         if self.tensorboard is not None:
             self.history = self.tensorboard.mirror(self.history)
-        self.bf16 = cfg.runtime.precision == "bf16"
+        self.bf16 = self.precision == "bf16"
         self.diverged_at: int | None = None
         self.skip_nonfinite = cfg.train.skip_nonfinite
         self.skipped = 0  # updates skipped as non-finite in this log interval (train.skip_nonfinite)
