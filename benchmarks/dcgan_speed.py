@@ -50,7 +50,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from results_md import command, machine, replace_section, timed
+from results_md import (
+    add_choice_arguments,
+    choose,
+    command,
+    machine,
+    replace_section,
+    timed,
+)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
@@ -229,7 +236,7 @@ CLASSIC = {"pytorch-gan": classic_pytorch_gan, "lsgan": classic_lsgan}
 
 
 def gankit_variants(gpu: bool) -> dict[str, list[str]]:
-    variants = {"gankit fp32": [], "gankit bf16": ["runtime.precision=bf16"]}
+    variants = {"gankit fp32": ["runtime.precision=fp32"], "gankit bf16": ["runtime.precision=bf16"]}
     if gpu:
         variants["gankit bf16 compiled"] = ["runtime.precision=bf16", "runtime.compile=true"]
     return variants
@@ -288,6 +295,7 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("ARCH", "LOOP"), help=argparse.SUPPRESS)
+    add_choice_arguments(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -313,14 +321,16 @@ def main() -> None:
         for arch in archs:
             untuned[arch].append(timed(classic[arch], args.iters, sync))
 
+    variants = gankit_variants(args.gpu)
+    chosen = choose(list(variants), args, device)
     # 2. Everything interleaved, allocator tuned (process-wide from the first Trainer on).
     times: dict[tuple[str, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as work:
         contenders: dict[tuple[str, str], Callable[[], None]] = {}
         for arch in archs:
             contenders[(arch, "classic (tuned allocator)")] = classic[arch]
-            for name, extra in gankit_variants(args.gpu).items():
-                contenders[(arch, name)] = gankit_step(arch, extra, device, args.threads, work)
+            for name in chosen:
+                contenders[(arch, name)] = gankit_step(arch, variants[name], device, args.threads, work)
         for step in contenders.values():
             for _ in range(args.warmup):
                 step()
@@ -332,7 +342,7 @@ def main() -> None:
     memory = {}
     if not args.no_memory:
         for arch in archs:
-            for loop in ("classic", *gankit_variants(args.gpu)):
+            for loop in ("classic", *chosen):
                 memory[(arch, loop)] = peak_rss(arch, loop, args)
 
     epoch = " | full-MNIST epoch (s)" if args.gpu else ""

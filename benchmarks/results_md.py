@@ -3,6 +3,7 @@ RESULTS.md."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
@@ -37,9 +38,36 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {os.cpu_count()} cores, {gpu}; load average (1, 5, 15 min) {load}; Python "
-            f"{platform.python_version()}, torch {torch.__version__}, CPU capability "
+    from gankit.machine import cpu_isa, native_bf16
+
+    bf16 = "native bf16" if native_bf16(torch.device("cpu")) else "no native bf16"
+    return (f"{cpu} ({cpu_isa()}, {bf16}), {os.cpu_count()} cores, {gpu}; load average (1, 5, 15 min) {load}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}, CPU capability "
             f"{torch.backends.cpu.get_cpu_capability()}")
+
+
+def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """--only / --skip (comma-separated contender names or parts of them) and --emulated, on every benchmark."""
+    parser.add_argument("--only", default="", help="time only these contenders (comma-separated names or parts)")
+    parser.add_argument("--skip", default="", help="leave out these contenders (comma-separated names or parts)")
+    parser.add_argument("--emulated", action="store_true",
+                        help="also time bf16 where this hardware emulates it (10-200x slower than fp32)")
+
+
+def choose(names: list[str], args: argparse.Namespace, device: torch.device) -> list[str]:
+    """The contenders to time: --only/--skip applied, bf16 left out (said in one line) where it is emulated."""
+    from gankit.machine import describe_device, native_bf16
+
+    only = [s for s in args.only.split(",") if s]
+    skip = [s for s in args.skip.split(",") if s]
+    chosen = [n for n in names if (not only or any(s in n for s in only)) and not any(s in n for s in skip)]
+    if not native_bf16(device) and not args.emulated:
+        emulated = [n for n in chosen if "bf16" in n]
+        if emulated:
+            print(f"skipped (bf16 is emulated on {describe_device(device)}; --emulated times it anyway): "
+                  + ", ".join(emulated), flush=True)
+        chosen = [n for n in chosen if "bf16" not in n]
+    return chosen
 
 
 def command() -> str:
@@ -48,7 +76,13 @@ def command() -> str:
 
 def replace_section(heading: str, body: str, path: Path = RESULTS) -> None:
     """Write `heading` + `body` into RESULTS.md, replacing only the section under that exact heading (up to
-    the next heading of the same or a higher level); other engineers' sections are left as they are."""
+    the next heading of the same or a higher level); other engineers' sections are left as they are. On an
+    AVX2 machine the heading says so, so each machine kind keeps its own table (the AVX-512 ones, measured
+    first, carry no suffix)."""
+    from gankit.machine import cpu_isa
+
+    if not cpu_isa().startswith("AVX-512"):
+        heading = f"{heading} on {cpu_isa()}"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     level = len(heading) - len(heading.lstrip("#"))
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^#{{1,{level}}} |\Z)", re.DOTALL | re.MULTILINE)

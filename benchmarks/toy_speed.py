@@ -39,7 +39,14 @@ from collections.abc import Callable
 os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")  # perf notes: a stale ISA cache gave NaNs
 
 import torch
-from results_md import command, machine, replace_section, timed
+from results_md import (
+    add_choice_arguments,
+    choose,
+    command,
+    machine,
+    replace_section,
+    timed,
+)
 from torch import nn
 
 from gankit.config import resolve_config, settings
@@ -47,7 +54,8 @@ from gankit.data import build_data
 from gankit.training.trainer import Trainer
 
 SECTION = "## toy speed (wgan-grid25, 3x128 ELU MLPs, batch 512)"
-GANKIT = {"gankit": [], "gankit compiled": ["runtime.compile=true"], "gankit step": ["runtime.compile=step"],
+GANKIT = {"gankit": ["runtime.precision=fp32"], "gankit compiled": ["runtime.compile=true", "runtime.precision=fp32"],
+          "gankit step": ["runtime.compile=step", "runtime.precision=fp32"],
           "gankit step bf16": ["runtime.compile=step", "runtime.precision=bf16"]}
 ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2"}, "tcmalloc": {"LD_PRELOAD": "libtcmalloc_minimal.so.4"}}
 
@@ -163,6 +171,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="run every contender on CUDA")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    add_choice_arguments(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -180,8 +189,8 @@ def main() -> None:
     if any("tcmalloc" in v for v in variants) and not ctypes.util.find_library("tcmalloc_minimal"):
         raise SystemExit("no libtcmalloc_minimal.so.4 here (Debian: apt-get install libtcmalloc-minimal4)")
 
-    names = ["classic", "gankit", *(["gankit compiled"] if args.with_compile else []), "gankit step",
-             "gankit step bf16"]
+    names = choose(["classic", "gankit", *(["gankit compiled"] if args.with_compile else []), "gankit step",
+                    "gankit step bf16"], args, device)
     with tempfile.TemporaryDirectory() as work:
         # --isolate: every contender in a process of its own (one loop's allocations and thread pool state
         # cannot slow another's); they still take turns, repeat by repeat
