@@ -108,3 +108,27 @@ def test_presets_command_lists_name_post_data_and_a_line(capsys):
     line = next(row for row in lines if row.startswith("lsgan-mnist "))
     assert "000_943dc553c0dab529.txt" in line and "mnist" in line and "LSGAN" in line
     assert "(beyond the posts)" in next(row for row in lines if row.startswith("wgan-gp-grid25 "))
+
+
+def test_a_config_written_before_penalties_were_parts_still_loads():
+    from gankit.config import from_dict
+
+    old = resolve_config("wgan-grid25").to_dict()
+    old.pop("augment")
+    old["reg"] = {"clip": 0.01, "gp": 0.0, "gp_center": 1.0, "spectral_norm": False}  # gankit 0.1's reg section
+    assert from_dict(old).reg == {"clip": {"value": 0.01}}
+    old["reg"] = {"clip": None, "gp": 10.0, "gp_center": 0.0, "spectral_norm": True}
+    assert from_dict(old).reg == {"gp": {"weight": 10.0, "center": 0.0, "every": 1}, "spectral-norm": {"on": True}}
+    assert from_dict(old).augment == {"name": "none"}
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["reg.gp=10"], "reg.clip and reg.gp both constrain the critic"),
+    (["reg.r1.every=0"], "reg.r1.every must be at least 1"),
+    (["reg.nope=1"], "penalty 'nope'"),
+    (["augment.name=difaugment"], "did you mean 'diffaugment'"),
+])
+def test_penalty_and_augment_settings_fail_in_one_line(sets, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve_config("wgan-grid25", sets)
+    assert "\n" not in str(err.value)

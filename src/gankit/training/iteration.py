@@ -84,7 +84,7 @@ class Iteration:
     def d_loss(self, G: Model, D: Model, real: Tensor, fake: Tensor, penalties: list[Penalty] = ()
                ) -> tuple[Tensor, ...]:
         """D's loss on one real and one fake batch, plus `penalties` (each times its weight and interval)."""
-        seen = self.critic(D)
+        seen = self.augmented(D)
         with self.autocast():  # one region: bf16 casts of D's weights happen once for both batches
             d_real, d_fake = seen(real).float(), seen(fake).float()
         loss = self.objective.d_loss(d_real, d_fake, real, fake)
@@ -94,14 +94,14 @@ class Iteration:
 
     def g_loss(self, G: Model, D: Model, real: Tensor, z: Tensor) -> tuple[Tensor, ...]:
         """G's loss on fakes from `z`, from D's scores on them (and on `real` when the objective reads those)."""
-        seen = self.critic(D)
+        seen = self.augmented(D)
         with self.autocast():
             fake = G(z).float()
             d_fake = seen(fake).float()
             d_real = seen(real).float() if self.objective.g_sees_real else None
         return self.objective.g_loss(d_real, d_fake, real, fake), fake
 
-    def critic(self, D: Model) -> Model:
+    def augmented(self, D: Model) -> Model:
         """D as both players see it: after the augmentation, applied to real and fake alike."""
         if self.augment.identity:
             return D
