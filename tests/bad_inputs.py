@@ -120,6 +120,61 @@ def _no_checkpoint(run: Path, _runs: dict[str, Path]) -> None:
     shutil.rmtree(run / "checkpoints")
 
 
+def _unmark(run: Path, _runs: dict[str, Path]) -> None:
+    """A run as gankit wrote it before runs carried a .gankit-run marker."""
+    import yaml
+
+    (run / ".gankit-run").unlink()
+    raw = yaml.safe_load((run / "config.yaml").read_text())
+    raw.pop("run_id", None)
+    (run / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def _foreign_marker(run: Path, _runs: dict[str, Path]) -> None:
+    (run / ".gankit-run").write_text('{"run_id": "' + "0" * 32 + '"}\n')
+
+
+def _link(name: str, target: str = "../outside.txt") -> Callable[[Path, dict[str, Path]], None]:
+    def edit(run: Path, _runs: dict[str, Path]) -> None:
+        (run.parent / "outside.txt").write_text("not gankit's")
+        if (run / name).is_dir():
+            shutil.rmtree(run / name)
+        else:
+            (run / name).unlink(missing_ok=True)
+        (run / name).symlink_to(target)
+
+    return edit
+
+
+def _link_out(root: Path, runs: dict[str, Path]) -> None:
+    _run()(root, runs)
+    (root / "link").symlink_to("run")
+
+
+def _damaged_history(run: Path, _runs: dict[str, Path]) -> None:
+    lines = (run / "history.jsonl").read_text().splitlines()
+    (run / "history.jsonl").write_text("\n".join([lines[0], "{garbage", *lines[1:]]) + "\n")
+
+
+def _empty_checkpoint(run: Path, _runs: dict[str, Path]) -> None:
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+
+
+def _duplicate_in_run(run: Path, _runs: dict[str, Path]) -> None:
+    (run / "config.yaml").write_text((run / "config.yaml").read_text() + "seed: 3\n")
+
+
+def _bomb(key: str, levels: int = 9) -> str:
+    """A YAML 'billion laughs': each level nine aliases of the one before, the last under `key`."""
+    lines = ["name: bomb", "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for n in range(1, levels):
+        lines.append(f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]")
+    head, _, tail = key.rpartition(".")
+    value = "[" + ", ".join([f"*a{levels - 1}"] * 9) + "]"
+    lines.append(f"{head}: {{{tail}: {value}}}" if head else f"{tail}: {value}")
+    return "\n".join(lines) + "\n"
+
+
 class Pwn:
     """Pickles as a call of os.system: what a malicious checkpoint carries."""
 
@@ -268,6 +323,93 @@ CASES: list[Case] = [
     Case("sweep-other-sweep", "sweep into a directory that holds another sweep",
          ("sweep", "--preset", "wgan-grid25", "--grid", "reg.clip=0.01,0.1", "--out", "sw"), "holds another sweep",
          _write("sw/sweep.json", '{"format": 1, "base": {}, "trials": []}\n')),
+    # -- never destroy or write what gankit did not make (issue 17)
+    Case("overwrite-plain-file", "--overwrite a plain file", ("train", "--preset", "gan-1d", "--out", "thesis.tex",
+         "--overwrite"), "it is a file, not a gankit run directory", _write("thesis.tex", "years of work")),
+    Case("overwrite-config-only", "--overwrite a folder that merely holds a config.yaml",
+         ("train", "--preset", "gan-1d", "--out", "proj", "--overwrite"), "a config.yaml alone",
+         lambda root, runs: (_write("proj/config.yaml", "name: x\n")(root, runs),
+                             _write("proj/thesis.tex", "years of work")(root, runs))),
+    Case("overwrite-link", "--overwrite a symbolic link to a run", ("train", "--preset", "gan-1d", "--out", "link",
+         "--overwrite"), "it is a symbolic link", _link_out),
+    Case("overwrite-unmarked-run", "--overwrite a run from before the .gankit-run marker",
+         ("train", "--preset", "gan-1d", "--out", "run", "--overwrite"), "rm -r 'run'", _run(_unmark)),
+    Case("overwrite-foreign-marker", "--overwrite a run whose marker and config.yaml disagree",
+         ("train", "--preset", "gan-1d", "--out", "run", "--overwrite"), "belong to different runs",
+         _run(_foreign_marker)),
+    Case("resume-config-only", "--resume a folder that merely holds a config.yaml", ("train", "--resume", "proj"),
+         "a config.yaml alone", _write("proj/config.yaml", "name: x\ntrain: {steps: 3}\n")),
+    Case("report-link-curves", "report with curves.png a link out of the run", ("report", "run"), "symbolic link",
+         _run(_link("curves.png"))),
+    Case("report-link-html", "report with report.html a link out of the run", ("report", "run"), "symbolic link",
+         _run(_link("report.html"))),
+    Case("report-link-gif", "report with samples.gif a link out of the run", ("report", "run"), "symbolic link",
+         _run(_link("samples.gif"))),
+    Case("resume-link-history", "resume with history.jsonl a link out of the run", ("train", "--resume", "run"),
+         "symbolic link", _run(_link("history.jsonl"))),
+    Case("resume-link-checkpoints", "resume with checkpoints/ a link out of the run", ("train", "--resume", "run"),
+         "symbolic link", _run(_link("checkpoints", ".."))),
+    Case("resume-link-samples", "resume with samples/ a link out of the run", ("train", "--resume", "run"),
+         "symbolic link", _run(_link("samples", ".."))),
+    # -- damaged files are reported, not repaired silently
+    Case("resume-history-damaged", "resume with a damaged line in the middle of history.jsonl",
+         ("train", "--resume", "run"), "line 2 is damaged", _run(_damaged_history)),
+    Case("drop-history-without-resume", "--drop-damaged-history without --resume",
+         ("train", "--preset", "gan-1d", "--drop-damaged-history"), "goes with --resume"),
+    Case("checkpoint-empty-sample", "sample a run whose last.pt is 0 bytes (nothing to fall back to)",
+         ("sample", "run"), "0 bytes", _run(_empty_checkpoint)),
+    Case("checkpoint-empty-export", "export a run whose last.pt is 0 bytes", ("export", "run"), "0 bytes",
+         _run(_empty_checkpoint)),
+    Case("checkpoint-empty-eval", "eval a run whose last.pt is 0 bytes", ("eval", "run"), "0 bytes",
+         _run(_empty_checkpoint)),
+    Case("checkpoint-empty-resume", "resume a run whose last.pt is 0 bytes", ("train", "--resume", "run"), "0 bytes",
+         _run(_empty_checkpoint)),
+    Case("checkpoint-cut-resume", "resume a run whose last.pt is cut short", ("train", "--resume", "run"),
+         "unreadable or truncated", _run(_truncate_checkpoint)),
+    # -- every number in range, memory estimated before allocating
+    Case("batch-billion", "batch size of a billion", train("gan-1d", "train.batch_size=1000000000"), "of memory"),
+    Case("latent-huge", "latent.dim 10**20", train("gan-1d", "latent.dim=100000000000000000000"),
+         "latent.dim must be at most"),
+    Case("latent-memory", "latent.dim a million with batch 100,000",
+         train("gan-1d", "latent.dim=1000000", "train.batch_size=100000"), "of memory"),
+    Case("seed-huge", "seed 2**70", train("gan-1d", "seed=1180591620717411303424"), "seed must be in 0..2**63-1"),
+    Case("seed-negative", "seed -1", train("gan-1d", "seed=-1"), "seed must be in 0..2**63-1"),
+    Case("steps-huge", "train.steps 10**13", train("gan-1d", "train.steps=10000000000000"),
+         "train.steps must be at most"),
+    Case("d-steps-huge", "100,000 D updates an iteration", train("wgan-grid25", "train.d_steps=100000"),
+         "train.d_steps must be at most"),
+    Case("n-samples-huge", "a million images in one picture", train("gan-1d", "log.n_samples=1000000"),
+         "log.n_samples must be at most"),
+    Case("threads-huge", "100,000 threads", train("gan-1d", "runtime.threads=100000"),
+         "runtime.threads must be at most"),
+    Case("part-int-huge", "a part's whole number over 2**53", train("wgan-grid25", "data.points_per_mode=10**20"),
+         "must be a whole number"),
+    Case("part-int-overflow", "a part's whole number 2**70", train("wgan-grid25",
+         "data.points_per_mode=1180591620717411303424"), "data.points_per_mode must be at most 2**53"),
+    Case("sample-n-huge", "sample -n 10**12", ("sample", "run", "-n", "1000000000000"), "-n must be at most", _run()),
+    Case("sample-walks-huge", "sample --interpolate -n 100,000", ("sample", "run", "--interpolate", "-n", "100000"),
+         "-n must be at most 1,000", _run()),
+    Case("sample-seed-negative", "sample --seed -1", ("sample", "run", "--seed", "-1"), "--seed must be in", _run()),
+    Case("eval-n-huge", "eval --n 10**12", ("eval", "run", "--n", "1000000000000"), "--n must be at most", _run()),
+    # -- config limits: no alias bomb, no duplicate key
+    Case("config-bomb-description", "YAML alias bomb under a known key (description)",
+         ("train", "--config", "bomb.yaml"), "expands to more than", _write("bomb.yaml", _bomb("description"))),
+    Case("config-bomb-unknown", "YAML alias bomb under an unknown key", ("train", "--config", "bomb.yaml"),
+         "expands to more than", _write("bomb.yaml", _bomb("lulz"))),
+    Case("config-bomb-nested", "YAML alias bomb inside a section (data.name)", ("train", "--config", "bomb.yaml"),
+         "expands to more than", _write("bomb.yaml", _bomb("data.name"))),
+    Case("config-recursive-alias", "YAML alias that contains itself", ("train", "--config", "loop.yaml"),
+         "expands to more than", _write("loop.yaml", "name: loop\ndescription: &a [*a]\n")),
+    Case("config-too-big", "config file of 2 MB", ("train", "--config", "big.yaml"), "over gankit's limit",
+         _write("big.yaml", "name: big\ndescription: '" + "x" * 2_000_000 + "'\n")),
+    Case("config-duplicate-key", "the same setting twice", ("train", "--config", "dup.yaml"),
+         "sets 'seed' twice in one section (lines 2 and 4)", _write("dup.yaml", "name: d\nseed: 1\ntrain: {steps: 3}\nseed: 2\n")),
+    Case("config-duplicate-nested", "the same setting twice inside a section", ("train", "--config", "dup.yaml"),
+         "sets 'steps' twice in one section (lines 3 and 4)", _write("dup.yaml", "name: d\ntrain:\n  steps: 3\n  steps: 4\n")),
+    Case("config-duplicate-section", "the same section twice", ("train", "--config", "dup.yaml"),
+         "sets 'train' twice", _write("dup.yaml", "name: d\ntrain: {steps: 3}\ntrain: {batch_size: 8}\n")),
+    Case("run-config-duplicate", "a run whose config.yaml sets a key twice", ("sample", "run"), "sets 'seed' twice",
+         _run(_duplicate_in_run)),
 ]
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 import gankit
 from gankit.cli import main
-from gankit.store import rundir
+from gankit.store import guard, rundir
 from gankit.store.checkpoint import load_checkpoint
 
 # gan-1d for 30 steps: pictures and checkpoints every 10 steps, evaluation (best.pt) every 15, a history row every 3.
@@ -43,7 +43,7 @@ def _history(run_dir: Path) -> list[dict]:
 
 
 def _partial_files(run_dir: Path) -> list[Path]:
-    return [p for p in run_dir.rglob(".*") if p.is_file()]
+    return [p for p in run_dir.rglob(".*") if p.is_file() and p.name != guard.MARKER]  # the marker is no partial file
 
 
 @pytest.fixture(scope="module")

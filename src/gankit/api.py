@@ -24,14 +24,17 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
     callbacks: Sequence[Callable[..., str | None]] = (),
+    drop_damaged_history: bool = False,
 ) -> Run | None:
     """Train a GAN and return its Run (None on ranks other than 0 under torchrun: they write nothing).
 
     `config` is a Config, a dict, a YAML file or a preset name. With `resume`, the run directory's own
     config is used and training continues from its last checkpoint. `callbacks` are called with each eval row
     (`Trainer.callbacks`): one returning a reason stops the run there, cleanly, with its verdict.
+    `drop_damaged_history` (with `resume`): damaged history.jsonl lines are moved to history.jsonl.damaged
+    instead of stopping the resume.
     """
     cfg = None if resume is not None else resolve_config(config, overrides)
     run_dir = session.fit(cfg, out=out, resume=resume, overwrite=overwrite, overrides=overrides, progress=progress,
-                          stop_at=stop_at, callbacks=callbacks)
+                          stop_at=stop_at, callbacks=callbacks, drop_damaged_history=drop_damaged_history)
     return Run(run_dir) if run_dir is not None else None

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (default runs/<name>, numbered if it exists)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing --out run directory")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--drop-damaged-history", action="store_true",
+                       help="with --resume: move damaged history.jsonl lines to history.jsonl.damaged, keep the rest")
     train.add_argument("--ensemble", type=int, default=0, metavar="K",
                        help="train K seeds of the config at once, stacked (toy MLPs): OUT/member_00 ...")
     train.add_argument("--minutes", type=float, default=None, metavar="M",
@@ -117,10 +119,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if from_env().enabled:
             raise GankitError("--ensemble stacks members in one process: run it without torchrun")
         return cmd_train_ensemble(args)
+    if args.drop_damaged_history and not args.resume:
+        raise GankitError("--drop-damaged-history goes with --resume RUN_DIR")
     if args.resume:
         if args.out or args.overwrite:
             raise GankitError("--resume continues a run in place: drop --out/--overwrite")
-        run = train(None, resume=args.resume, overrides=args.overrides, progress=not args.no_progress)
+        run = train(None, resume=args.resume, overrides=args.overrides, progress=not args.no_progress,
+                    drop_damaged_history=args.drop_damaged_history)
     else:
         if not (args.preset or args.config):
             raise GankitError("say what to train: --preset NAME, --config FILE.yaml or --resume RUN_DIR")
@@ -138,12 +143,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.api import load_run
+    from gankit.limits import (
+        SAMPLE_MAX,
+        WALKS_MAX,
+        check_samples,
+        check_seed,
+        example_numel,
+    )
     from gankit.view.report import picture_title
     from gankit.view.summary import load_summary
 
     if args.n is not None and args.n < 1:
         raise GankitError(f"-n must be at least 1, got {args.n}")
+    check_seed(args.seed)
     run = load_run(args.run_dir)
+    check_samples(args.n, "-n", WALKS_MAX if args.interpolate else SAMPLE_MAX, run.config.latent.dim,
+                  example_numel(run.config))
     if args.interpolate:
         from gankit.view.interpolate import interpolation_grid
 
@@ -160,9 +175,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from gankit.api import load_run
+    from gankit.limits import EVAL_MAX, check_samples
 
     if args.n is not None and args.n < 2:
         raise GankitError(f"--n must be at least 2, got {args.n}")
+    check_samples(args.n, "--n", EVAL_MAX)
     if args.inception:
         from gankit.metrics.inception import require_inception
 
@@ -172,10 +189,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gankit.metrics.evaluation import check_applicable
 
         check_applicable(run.config.data["name"], run.config.data, args.inception)
+    from gankit.store.guard import writer_pid
+
+    busy = writer_pid(run.path)  # a run being trained: its own evaluation writes metrics.json, not this reader
     try:
-        result = run.evaluate(n=args.n, inception=args.inception)
+        result = run.evaluate(n=args.n, inception=args.inception, write=busy is None)
     except NotImplementedError as err:
         raise GankitError(str(err)) from None
+    if busy is not None:
+        print(f"gankit: note: metrics.json left to the process training {run.path} (pid {busy or '?'}); these "
+              "metrics are of its last checkpoint", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

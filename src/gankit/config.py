@@ -21,7 +21,7 @@ from gankit.errors import ConfigError, closest
 from gankit.registry import Registry, coerce, settings
 
 # Keys a run's config.yaml carries for the record that are not settings.
-RECORD_KEYS = ("versions",)
+RECORD_KEYS = ("versions", "run_id")  # run_id: the .gankit-run marker's (gankit.store.guard)
 
 
 @dataclass
@@ -353,6 +353,9 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
     if config.runtime.threads is not None and config.runtime.threads < 1:
         raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
+    from gankit.limits import check_config
+
+    check_config(config)  # upper bounds, seeds, and the user-sized memory against this machine's
     from gankit.parts.game import check_game
 
     check_game(config)  # combinations of parts that no path can train

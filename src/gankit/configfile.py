@@ -11,13 +11,73 @@ import yaml
 
 from gankit.errors import ConfigError
 
+# A config is a page of settings: these bounds refuse, in one line, a file (or a YAML alias "bomb") that
+# would take memory without bound to read or to print (str() of an expanded alias tree grows exponentially).
+MAX_BYTES = 1_000_000
+MAX_WEIGHT = 200_000  # nodes after alias expansion, a scalar weighing 1 per started 100 characters
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+
+class _Duplicate(Exception):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML says unique; PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                line = key_node.start_mark.line + 1
+                if key_node.value in seen:
+                    raise _Duplicate(key_node.value, seen[key_node.value], line)
+                seen[key_node.value] = line
+        return super().construct_mapping(node, deep)
+
+
+def _weight(node: yaml.Node, memo: dict[int, int]) -> int:
+    """The size of `node` with every alias expanded, capped just past MAX_WEIGHT (shared nodes counted once
+    per use, computed once: a bomb is measured in linear time)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_WEIGHT + 1  # a node reached again inside itself (a recursive alias) is too large
+    if isinstance(node, yaml.ScalarNode):
+        found = 1 + len(str(node.value)) // 100
+    elif isinstance(node, yaml.SequenceNode):
+        found = 1 + sum(_weight(child, memo) for child in node.value)
+    else:
+        found = 1 + sum(_weight(k, memo) + _weight(v, memo) for k, v in node.value)
+    memo[key] = min(found, MAX_WEIGHT + 1)
+    return memo[key]
+
+
+def read_yaml_data(path: str | Path) -> Any:
+    """The data of a YAML file: plain data only, duplicate keys and oversized documents refused (ConfigError)."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ConfigError(f"config file '{path}' is {size:,} bytes, over gankit's limit of {MAX_BYTES:,}: "
+                              "a config is a page of settings")
+        loader = _Loader(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file '{path}': {getattr(err, 'strerror', None) or err}") from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _weight(node, {}) > MAX_WEIGHT:
+            raise ConfigError(f"config file '{path}' expands to more than {MAX_WEIGHT:,} values (YAML aliases "
+                              "repeating a section, or a recursive alias): write the settings out plainly")
+        return loader.construct_document(node)
+    except _Duplicate as dup:
+        raise ConfigError(f"config file '{path}' sets '{dup.key}' twice in one section (lines {dup.first} and "
+                          f"{dup.second}): keep one") from None
+    except RecursionError:
+        raise ConfigError(f"config file '{path}' is nested too deeply to be a config") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -25,8 +85,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"config file '{path}' uses a tag gankit does not load{line} ({_tag(err)}): "
                               "a config is plain data (numbers, text, lists, sections)") from None
         raise ConfigError(f"config file '{path}' is not valid YAML{line}: fix the syntax") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read config file '{path}': {getattr(err, 'strerror', None) or err}") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found")
+    raw = read_yaml_data(path)
     if raw is None:
         raise ConfigError(f"config file '{path}' is empty: give it settings, or use --preset NAME")
     if not isinstance(raw, dict):

@@ -7,9 +7,11 @@ moment leaves either the previous checkpoint or the new one, never half of one. 
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundi
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
+    if path.parent.is_symlink():  # checkpoints/ linked elsewhere: never written through
+        from gankit.store.guard import refuse_link
+
+        refuse_link(path.parent.parent, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
@@ -34,14 +40,31 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as err:  # disk full, read-only: the previous checkpoint is still whole
+    except (OSError, RuntimeError) as err:  # disk full, read-only: the previous checkpoint is still whole
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(err.errno, err.strerror or str(err), str(path)) from None  # name the checkpoint, not the temp
+        cause = _os_error(err)
+        if cause is None:
+            raise
+        # name the checkpoint, not the temp
+        raise OSError(cause.errno, cause.strerror or str(cause), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The OSError behind `err`: torch's zip writer turns a failed write (ENOSPC) into RuntimeError
+    'unexpected pos ...', with the OSError as its context (or none at all, when its C++ side wrote)."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, OSError):
+            return err
+        if "unexpected pos" in str(err) or "file write failed" in str(err):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # torch's own writer: short write = full
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -59,7 +82,24 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's state (tensors only). A run's last.pt that is empty or cut short falls back to the
+    newest whole checkpoint beside it, with one warning line on stderr (`load_latest`), or is refused in one
+    line when there is none."""
     path = Path(path)
+    try:
+        return _load_one(path, map_location)
+    except Unreadable:
+        if path.name != "last.pt" or path.parent.name != "checkpoints":
+            raise
+    return load_latest(path.parent.parent, map_location, say=warn)  # (not None: last.pt itself is there)
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr."""
+    print(line, file=sys.stderr)
+
+
+def _load_one(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if not path.is_file():
         raise RunDirError(f"checkpoint '{path}' not found")
     try:
@@ -72,15 +112,64 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"refusing to load checkpoint '{path}': it carries {what}, which could run code; "
             "gankit loads tensors only and never runs code from a file"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        reason = str(err).splitlines()[0].split(". ")[0][:120]  # torch's first sentence; the rest is advice
-        others = sorted(q.name for q in Path(path).parent.glob("*.pt") if q != Path(path))
-        hint = f"; other checkpoints there: {', '.join(others)}" if others else ""
-        raise RunDirError(f"checkpoint '{path}' is unreadable or truncated ({reason}){hint}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as err:
+        raise Unreadable(f"checkpoint '{path}' is unreadable or truncated ({_reason(path, err)})") from None
     if not isinstance(state, dict) or "format" not in state:
         raise RunDirError(f"'{path}' is not a gankit checkpoint")
     if state["format"] > FORMAT:
         raise RunDirError(f"checkpoint '{path}' was written by a newer gankit (format {state['format']}): upgrade gankit")
+    return state
+
+
+class Unreadable(RunDirError):
+    """A checkpoint that cannot be read at all (empty, cut short, not a torch file): another may stand in."""
+
+
+def _reason(path: Path, err: BaseException) -> str:
+    try:
+        if path.stat().st_size == 0:
+            return "0 bytes"
+    except OSError:
+        pass
+    lines = str(err).strip().splitlines()  # EOFError() has no message at all
+    first = lines[0].split(". ")[0][:120] if lines else ""  # torch's first sentence; the rest is advice
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def candidates(run_dir: Path) -> list[Path]:
+    """The checkpoints a run could continue from, the usual one first: last.pt, then step_N.pt (newest
+    first), then best.pt."""
+    folder = Path(run_dir) / "checkpoints"
+    steps = sorted(folder.glob("step_*.pt"), reverse=True)
+    return [p for p in [folder / "last.pt", *steps, folder / "best.pt"] if p.is_file()]
+
+
+def load_latest(run_dir: str | Path, map_location: str | torch.device = "cpu",
+                say: Any = None) -> dict[str, Any] | None:
+    """The newest loadable checkpoint of a run (None when it has none). When last.pt is empty or cut short,
+    the newest other whole one stands in and `say` (e.g. print) gets one line saying so; when none does, one
+    line (RunDirError) refuses. A checkpoint that carries code is refused, never passed over."""
+    found = candidates(Path(run_dir))
+    if not found:
+        return None
+    damaged, states = [], []
+    for path in found:
+        if states and path.name.startswith("step_"):
+            continue  # the newest whole step_N.pt is enough
+        try:
+            states.append((path, _load_one(path, map_location)))
+        except Unreadable as err:
+            damaged.append(err)
+            continue
+        if path.name == "last.pt":
+            break
+    if not states:
+        more = f" (and {len(damaged) - 1} other checkpoint(s) there)" if len(damaged) > 1 else ""
+        raise RunDirError(f"{damaged[0]}{more}, and no other checkpoint stands in: train the run again "
+                          "(--overwrite), or restore the file")
+    path, state = max(states, key=lambda item: item[1].get("step", -1))
+    if damaged and say is not None:
+        say(f"gankit: warning: {damaged[0]}: using '{path}' (step {state.get('step', 0):,}) instead")
     return state
 
 

@@ -19,7 +19,7 @@ import torch
 from gankit import __version__
 from gankit.config import settings
 from gankit.errors import RunDirError
-from gankit.store import checkpoint, rundir
+from gankit.store import guard
 
 FORMAT = "gankit-weights-1"
 DEFAULT_NAME = "weights.safetensors"
@@ -34,7 +34,7 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
 
     run = Run(run_dir)
     run.generator  # noqa: B018 - builds G and loads the checkpoint into it: a mismatch is one line, here
-    state = checkpoint.load_checkpoint(run.path / rundir.LAST)
+    state = run._checkpoint  # the one Run loaded (a stand-in for a damaged last.pt warned about once)
     tensors = {
         f"{part}.{key}": value.detach().cpu().contiguous().clone()  # own storage each: safetensors refuses shared
         for part in PARTS
@@ -50,6 +50,7 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
         "discriminator_in_shape": json.dumps(list(run.config.d_in_shape(tuple(run.data.shape)))),
     }
     path = Path(output) if output is not None else run.path / DEFAULT_NAME
+    guard.refuse_link(run.path, path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         save_file(tensors, str(tmp), metadata=metadata)

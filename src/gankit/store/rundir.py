@@ -16,19 +16,24 @@ import yaml
 from gankit import __version__
 from gankit.config import Config
 from gankit.errors import RunDirError
-from gankit.store import checkpoint
+from gankit.store import checkpoint, guard
 
 CONFIG = "config.yaml"
 HISTORY = "history.jsonl"
 LAST = "checkpoints/last.pt"
 BEST = "checkpoints/best.pt"  # with log.eval_every: the checkpoint with the best headline metric so far
 METRICS = "metrics.json"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+_OVERWRITE_OK: set[str] = set()  # paths new_run_dir allowed to --overwrite (make_run_dir clears only these)
 
 
 def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
     """The directory for a new run (checked, not yet touched: `make_run_dir` creates it once the config has
-    been validated). An explicit --out that exists is refused unless --overwrite; the default runs/<name> gets a
-    numbered sibling instead, so a second run never touches the first."""
+    been validated). An explicit --out that exists is refused unless --overwrite, and --overwrite removes only
+    a run gankit made (guard.check_overwritable); the default runs/<name> gets a numbered sibling instead, so a
+    second run never touches the first."""
     if out is not None:
         path = Path(out)
         if _occupied(path):
@@ -37,19 +42,19 @@ def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
                     f"'{path}' already exists: use --resume {path} to continue it, --overwrite to replace it, "
                     "or --out for another directory"
                 )
-            if not (path / CONFIG).is_file() and path.is_dir():
-                raise RunDirError(f"refusing to --overwrite '{path}': it is not a gankit run directory")
+            guard.check_overwritable(path)
+            _OVERWRITE_OK.add(str(path.absolute()))
         return path
     base = Path("runs") / name
     path, n = base, 1
-    while path.exists():
+    while path.exists() or path.is_symlink():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
 
 
 def _occupied(path: Path) -> bool:
-    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+    return path.is_symlink() or path.is_file() or (path.is_dir() and any(path.iterdir()))
 
 
 def ensemble_members(path: Path) -> list[Path]:
@@ -70,28 +75,46 @@ def not_a_run(path: Path, what: str = "") -> RunDirError:
     return RunDirError(f"'{path}' is not a gankit run directory (no {CONFIG}){what}")
 
 
-def make_run_dir(path: Path) -> None:
-    """Create a new run's directory; one `new_run_dir` allowed to --overwrite is removed first. Called only
-    after everything was validated, so a bad setting never costs the run it would have replaced."""
-    if _occupied(path):
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+def make_run_dir(path: Path) -> str:
+    """Create a new run's directory, take its write lock and mark it; its run id. One `new_run_dir` allowed
+    to --overwrite is emptied first, under the lock (so a run being written is never removed), and only if it
+    is still a run gankit made. Called only after everything was validated, so a bad setting never costs the
+    run it would have replaced."""
     path.mkdir(parents=True, exist_ok=True)
+    guard.lock_run(path)
+    if any(path.iterdir()):
+        if str(path.absolute()) not in _OVERWRITE_OK:  # appeared since it was checked: another run's now
+            guard.unlock_run(path)
+            raise RunDirError(f"'{path}' was filled by another process meanwhile: use --resume {path} to continue "
+                              "it, or --out for another directory")
+        guard.check_overwritable(path)
+        for child in path.iterdir():  # the contents, not the directory: its lock stays held
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    _OVERWRITE_OK.discard(str(path.absolute()))
+    run_id = guard.new_run_id()
+    guard.write_marker(path, run_id)
+    return run_id
 
 
-def write_config(run_dir: Path, config: Config) -> None:
+def write_config(run_dir: Path, config: Config, run_id: str | None = None) -> None:
     record = config.to_dict()
     record["versions"] = {
         "gankit": __version__,
         "torch": str(torch.__version__),
         "python": platform.python_version(),
     }
+    if run_id is not None:
+        record["run_id"] = run_id  # the same id as the run's .gankit-run marker: what --overwrite checks
     _atomic_write_text(run_dir / CONFIG, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
+    if tmp.is_symlink():
+        tmp.unlink()  # gankit's own temporary name: a link planted there is removed, never followed
     try:
-        with tmp.open("w") as handle:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())  # whole on disk before it replaces the old file
@@ -121,6 +144,7 @@ def remove_partial_files(run_dir: Path) -> list[Path]:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    guard.refuse_link(path.parent, path)
     _atomic_write_text(path, json.dumps(data, indent=2, allow_nan=True) + "\n")
 
 
@@ -139,54 +163,107 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def truncate_after(self, step: int) -> None:
-        """On resume, drop rows logged after the checkpoint (they will be logged again)."""
-        rows = [r for r in read_history(self.path) if r.get("step", 0) <= step]
-        _atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+    def truncate_after(self, step: int, drop_damaged: bool = False) -> None:
+        """On resume, drop rows logged after the checkpoint (they will be logged again). A damaged line before
+        the last one is refused in one line (RunDirError), unless `drop_damaged`: then it is moved, as it was,
+        to history.jsonl.damaged and every valid row is kept. A last line cut by a crash is dropped."""
+        if not self.path.is_file():
+            return
+        rows, damaged = parse_history(self.path.read_text(errors="replace"))
+        last_line = len(self.path.read_text(errors="replace").splitlines())
+        inner = [(n, text) for n, text in damaged if n != last_line]
+        if inner and not drop_damaged:
+            n, text = inner[0]
+            more = f" (and {len(inner) - 1} more)" if len(inner) > 1 else ""
+            raise RunDirError(f"'{self.path}' line {n} is damaged{more} ({text[:40]!r}), with {len(rows):,} valid rows "
+                              f"around it: fix the line, or resume with --drop-damaged-history to move it to "
+                              f"{self.path.name}.damaged and keep every valid row")
+        if inner:
+            with self.path.with_name(self.path.name + ".damaged").open("a") as handle:
+                handle.write("".join(f"{n}: {text}\n" for n, text in inner))
+        kept = [r for r in rows if r.get("step", 0) <= step]
+        _atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def append(self, row: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-        with self.path.open("a") as handle:
+        try:  # O_NOFOLLOW: a history.jsonl that is a link is never followed out of the run
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o644)
+        except OSError as err:
+            if self.path.is_symlink():
+                guard.refuse_link(self.path.parent, self.path)
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
+        with os.fdopen(fd, "a") as handle:
             handle.write(json.dumps(clean) + "\n")
             handle.flush()
 
 
+def parse_history(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """(valid rows, [(line number, text)] of damaged lines): a damaged line never hides the rows after it."""
+    rows, damaged = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            damaged.append((n, line))
+    return rows, damaged
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
+    """Every valid row (readers: report, compare, the verdict); damaged lines are skipped, never the rows
+    after them."""
     if not path.is_file():
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut by a crash ends the readable history
-    return rows
+    try:
+        return parse_history(path.read_text(errors="replace"))[0]
+    except OSError:
+        return []
 
 
-def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_config: bool = False) -> None:
+def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_config: bool = False,
+                 drop_damaged_history: bool = False) -> None:
     """Make `trainer`'s run directory ready, once the trainer (config, data, models) is built and checked.
 
-    A new run: the directory is created (an --overwrite target removed only now) and its config written. A
-    resumed one: the last checkpoint is loaded, then the temporary files and history rows a crash left past
-    it are removed (and with `rewrite_config`, the config rewritten). `write=False` (torchrun ranks other than
-    0) loads without touching the disk. One place for `gankit.train`, ensembles and sweeps.
+    A new run: the directory is created (an --overwrite target emptied only now), locked, marked and its
+    config written. A resumed one: locked, then the newest loadable checkpoint is loaded, then the temporary
+    files and history rows a crash left past it are removed (and with `rewrite_config`, the config
+    rewritten). `write=False` (torchrun ranks other than 0) loads without touching the disk. The write lock
+    is held until `release(trainer)` (session.fit) or the process ends. One place for `gankit.train`,
+    ensembles and sweeps.
     """
     run_dir = trainer.run_dir
     if not resume:
         if write:
-            make_run_dir(run_dir)
-            write_config(run_dir, trainer.config)
+            trainer.run_id = make_run_dir(run_dir)
+            write_config(run_dir, trainer.config, trainer.run_id)
         return
-    last = run_dir / LAST
-    if last.is_file():
-        trainer.load_state(checkpoint.load_checkpoint(last, map_location=trainer.device))
+    if write:
+        guard.lock_run(run_dir)
+        for part in (HISTORY, METRICS, "checkpoints", "samples", "tensorboard"):
+            guard.refuse_link(run_dir, run_dir / part)
+    trainer.run_id = guard.read_marker(run_dir)
+    state = checkpoint.load_latest(run_dir, map_location=trainer.device, say=checkpoint.warn if write else None)
+    if state is not None:
+        trainer.load_state(state)
         if write and trainer.step >= trainer.total_steps:
             print(f"{run_dir} is complete at step {trainer.step:,}: to train on, raise train.steps or train.epochs "
                   "(--set)")
         elif write:
             print(f"resuming {run_dir} from step {trainer.step:,}")
+    elif write:  # killed before its first checkpoint: say so, the lost steps are trained again
+        print(f"{run_dir} has no checkpoint yet (stopped before the first one): restarting it from step 0")
     if write:
+        trainer.history.truncate_after(trainer.step, drop_damaged=drop_damaged_history)
         if rewrite_config:
-            write_config(run_dir, trainer.config)
+            write_config(run_dir, trainer.config, trainer.run_id)
         remove_partial_files(run_dir)
-        trainer.history.truncate_after(trainer.step)
+
+
+def release(trainer: Any) -> None:
+    """Give up the run directory's write lock (the end of a training session)."""
+    guard.unlock_run(trainer.run_dir)

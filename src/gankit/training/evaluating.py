@@ -26,11 +26,12 @@ EVAL_BATCH = 1000  # generator forward passes per chunk when sampling for metric
 
 
 class Evaluating:
-    @torch.no_grad()
     def sample_metrics(self) -> dict[str, Any]:
         """Metrics of G (the weight average when kept) in eval mode, on a latent batch that is the same at
         every evaluation (seeded from the run's seed), so evaluations differ only by the weights and the
-        training RNG streams are untouched."""
+        training RNG streams are untouched. G samples without autograd; the metrics run with it enabled,
+        whatever the caller's mode: an image metric's classifier may have to be trained first (a cold cache),
+        and that needs gradients ("element 0 of tensors does not require grad" otherwise)."""
         cfg, n = self.config, metrics.default_n(self.data)
         G = self.G_ema if self.G_ema is not None else self.G
         was_training = G.training
@@ -39,15 +40,17 @@ class Evaluating:
         with torch.random.fork_rng(devices=devices):  # e.g. a first-time classifier fit draws from the global RNG
             rng = torch.Generator(self.device).manual_seed(cfg.seed + 3)
             chunks = []
-            for start in range(0, n, EVAL_BATCH):
-                z = sample_latent(min(EVAL_BATCH, n - start), cfg.latent.dim, cfg.latent.dist, rng, self.device)
-                chunks.append(G(z).float().cpu())
+            with torch.no_grad():
+                for start in range(0, n, EVAL_BATCH):
+                    z = sample_latent(min(EVAL_BATCH, n - start), cfg.latent.dim, cfg.latent.dist, rng, self.device)
+                    chunks.append(G(z).float().cpu())
             x = torch.cat(chunks)
-            if self.eval_kind == "image":
-                found = metrics.evaluate_images(cfg.data["name"], settings(cfg.data), self.data.from_model(x))
-            else:
-                found = metrics.evaluate(self.data, x, seed=cfg.seed, max_points=EVAL_MAX_POINTS)
-        G.train(was_training)
+            G.train(was_training)
+            with torch.inference_mode(False), torch.enable_grad():
+                if self.eval_kind == "image":
+                    found = metrics.evaluate_images(cfg.data["name"], settings(cfg.data), self.data.from_model(x))
+                else:
+                    found = metrics.evaluate(self.data, x, seed=cfg.seed, max_points=EVAL_MAX_POINTS)
         return {"n": n, **found}
 
     def evaluate(self) -> dict[str, Any]:
@@ -104,19 +107,6 @@ def check_eval(kind: str, data: Any, cfg: Config) -> None:
     except MetricsUnavailable:
         raise ConfigError(f"log.eval_every: image metrics need a labelled dataset with train/test splits "
                           f"(mnist, fashion-mnist, digits, stacked-mnist), not '{data.name}'; set log.eval_every=0") from None
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats as null, recursively (history.jsonl stays strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 
 
 def _json_safe(value: Any) -> Any:

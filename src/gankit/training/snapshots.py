@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from gankit import __version__
 from gankit.errors import ConfigError
-from gankit.store import checkpoint, faults, rundir
+from gankit.store import checkpoint, faults, guard, rundir
 from gankit.training.batching import d_view
 from gankit.view.plots import plot_samples
 
@@ -40,6 +40,9 @@ class Snapshots:
         two_d = self.data.kind == "points" and self.data.shape == (2,)
         # Drawn into a temporary file, then renamed: a crash never leaves half a picture under its name.
         tmp = path.with_name(f".{path.name}.tmp")
+        guard.refuse_link(self.run_dir, path.parent)  # samples/ linked out of the run: refused, never written through
+        if tmp.is_symlink():
+            tmp.unlink()
         try:
             plot_samples(self.data, fake.cpu(), tmp, title=title, critic=self.picture_critic if two_d else None,
                          critic_label=f"D ({self.objective.score_name})")
@@ -60,6 +63,7 @@ class Snapshots:
             "format": checkpoint.FORMAT,
             "gankit_version": __version__,
             "step": self.step,
+            **({"run_id": self.run_id} if getattr(self, "run_id", None) else {}),  # the run's .gankit-run id
             "generator": self.G.state_dict(),
             **({"generator_ema": self.G_ema.state_dict()} if self.G_ema is not None else {}),
             "discriminator": self.D.state_dict(),
@@ -139,5 +143,3 @@ class Snapshots:
 def finite_weights(*modules: torch.nn.Module) -> bool:
     norms = torch._foreach_norm([p.detach() for m in modules for p in m.parameters()])
     return bool(torch.isfinite(torch.stack(norms)).all())
-
-

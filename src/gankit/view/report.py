@@ -8,10 +8,12 @@ The run directory also gets `curves.png` and `samples.gif`, the two pictures the
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
+from gankit.store.guard import refuse_link
 from gankit.view.animate import MAX_FRAMES, samples_gif, spread
 from gankit.view.curves import plot_curves
 from gankit.view.htmlpage import esc, image_uri, img, page, verdict_badge
@@ -47,6 +49,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report (default RUN_DIR/report.html); returns its path."""
     run = load_summary(run_dir)
     out = Path(out) if out is not None else run.path / REPORT
+    for path in (out, run.path / CURVES, run.path / ANIMATION):  # a link planted in the run is never followed
+        refuse_link(run.path, path)
+    run.pictures = whole_pictures(run.pictures)
     curves = plot_curves(run.history, run.path / CURVES, title=picture_title(run, "training curves"),
                          score_name=score_name(run.config), headline=run.headline[0] if run.headline else None)
     animation = samples_gif([p for _, p in run.pictures], run.path / ANIMATION) if run.pictures else None
@@ -62,6 +67,23 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page(f"gankit report: {run.name}", body), encoding="utf-8")
     return out
+
+
+def whole_pictures(pictures: list[tuple[int, Path]]) -> list[tuple[int, Path]]:
+    """The pictures that open; a damaged one is skipped with one warning line naming it (stderr)."""
+    from PIL import Image
+
+    whole = []
+    for step, path in pictures:
+        try:
+            with Image.open(path) as im:
+                im.load()  # decodes the whole picture: a truncated one fails here, not in the GIF
+        except (OSError, SyntaxError, ValueError) as err:  # PIL raises these for bad or cut files
+            reason = str(err).splitlines()[0][:80] if str(err) else type(err).__name__
+            print(f"gankit: warning: skipping damaged picture '{path}' ({reason})", file=sys.stderr)
+            continue
+        whole.append((step, path))
+    return whole
 
 
 def _section(ident: str, heading: str, content: str) -> str:

@@ -13,9 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gankit.errors import RunDirError
+from gankit.configfile import read_yaml_data
+from gankit.errors import GankitError, RunDirError
 from gankit.store import rundir
 from gankit.view.animate import sample_pictures
 
@@ -127,9 +126,9 @@ def load_summary(path: str | Path) -> RunSummary:
     if not config_path.is_file():
         raise rundir.not_a_run(path)
     try:
-        config = yaml.safe_load(config_path.read_text()) or {}
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
-        raise RunDirError(f"'{config_path}' cannot be read as YAML: is the run directory damaged?") from None
+        config = read_yaml_data(config_path) or {}  # bounded: no alias bomb, no duplicate keys
+    except GankitError as err:
+        raise RunDirError(f"{err} (is the run directory damaged?)") from None
     if not isinstance(config, dict):
         raise RunDirError(f"'{config_path}' is not a mapping of settings")
     return RunSummary(

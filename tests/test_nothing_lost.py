@@ -1,0 +1,291 @@
+"""Nothing lost, ever (issue 17, docs/reliability.md): gankit removes and writes only what it made, one writer
+per run directory, damaged files reported rather than silently repaired, a real full disk, evaluation on a cold
+classifier cache, and a resume before the first checkpoint that says what it does."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import gankit
+from gankit.cli import main
+from gankit.store import guard, rundir
+from gankit.store.checkpoint import load_checkpoint
+
+SMALL = ["runtime.threads=1", "train.steps=6", "log.every=2", "log.sample_every=3", "log.checkpoint_every=3",
+         "log.eval_every=0"]
+
+
+def _sets(items):
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("gankit: error: ") and "Traceback" not in err, err
+    return err
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    return gankit.train("gan-1d", out=tmp_path_factory.mktemp("small") / "run", overrides=SMALL, progress=False).path
+
+
+@pytest.fixture
+def run_copy(small_run, tmp_path):
+    path = tmp_path / "run"
+    shutil.copytree(small_run, path, symlinks=True)
+    return path
+
+
+# ---- 1. never destroy or write what gankit did not make -------------------------------------------------------
+def test_a_new_run_carries_one_id_in_its_marker_config_and_checkpoints(small_run):
+    run_id = guard.read_marker(small_run)
+    assert run_id and len(run_id) == 32
+    assert yaml.safe_load((small_run / rundir.CONFIG).read_text())["run_id"] == run_id
+    assert load_checkpoint(small_run / rundir.LAST)["run_id"] == run_id
+
+
+@pytest.mark.parametrize("victim", ["folder-with-config", "plain-file", "link-to-run", "marker-of-another-run",
+                                    "marker-is-a-link"])
+def test_overwrite_removes_nothing_gankit_did_not_make(victim, run_copy, tmp_path, capsys):
+    out = tmp_path / "target"
+    if victim == "folder-with-config":
+        out.mkdir()
+        (out / "config.yaml").write_text("name: thesis\n")
+        (out / "thesis.tex").write_text("years of work")
+    elif victim == "plain-file":
+        out.write_text("years of work")
+    elif victim == "link-to-run":
+        out.symlink_to(run_copy)
+    elif victim == "marker-of-another-run":
+        shutil.copytree(run_copy, out)
+        guard.write_marker(out, guard.new_run_id())  # the marker no longer matches config.yaml's run_id
+    else:
+        shutil.copytree(run_copy, out)
+        (out / guard.MARKER).unlink()
+        (out / guard.MARKER).symlink_to(run_copy / guard.MARKER)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    assert main(["train", "--preset", "gan-1d", "--out", str(out), "--overwrite", "--no-progress", *_sets(SMALL)]) == 2
+    assert "refusing to --overwrite" in _one_error_line(capsys)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    if victim == "folder-with-config":
+        assert (out / "thesis.tex").read_text() == "years of work"
+    if victim == "plain-file":
+        assert out.read_text() == "years of work"
+
+
+def test_overwrite_replaces_a_run_gankit_made(run_copy, capsys):
+    old = guard.read_marker(run_copy)
+    assert main(["train", "--preset", "gan-1d", "--out", str(run_copy), "--overwrite", "--no-progress",
+                 *_sets(SMALL)]) == 0
+    assert guard.read_marker(run_copy) not in (None, old)
+
+
+def _unmark(run: Path) -> None:
+    """A run as gankit wrote it before the marker existed."""
+    (run / guard.MARKER).unlink()
+    raw = yaml.safe_load((run / rundir.CONFIG).read_text())
+    del raw["run_id"]
+    (run / rundir.CONFIG).write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def test_a_run_from_before_the_marker_still_resumes_reports_and_evaluates_but_is_not_overwritten(run_copy, capsys):
+    _unmark(run_copy)
+    assert main(["train", "--preset", "gan-1d", "--out", str(run_copy), "--overwrite", "--no-progress"]) == 2
+    err = _one_error_line(capsys)
+    assert "no .gankit-run marker" in err and f"rm -r '{run_copy}'" in err
+    assert main(["report", str(run_copy)]) == 0
+    assert main(["eval", str(run_copy)]) == 0
+    assert gankit.train(None, resume=run_copy, overrides=["train.steps=8"], progress=False).step == 8
+
+
+@pytest.mark.parametrize("name", ["report.html", "curves.png", "samples.gif"])
+def test_report_never_writes_through_a_link_in_the_run(name, run_copy, tmp_path, capsys):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (run_copy / name).symlink_to(outside)
+    assert main(["report", str(run_copy)]) == 2
+    assert "symbolic link" in _one_error_line(capsys)
+    assert outside.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("name", ["history.jsonl", "checkpoints", "samples"])
+def test_training_never_writes_through_a_link_in_the_run(name, run_copy, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    shutil.move(run_copy / name, outside)
+    (run_copy / name).symlink_to(outside)
+    before = {str(p): p.read_bytes() for p in ([outside] if outside.is_file() else outside.rglob("*"))}
+    assert main(["train", "--resume", str(run_copy), "--no-progress", *_sets(["train.steps=9"])]) == 2
+    assert "symbolic link" in _one_error_line(capsys)
+    assert {str(p): p.read_bytes() for p in ([outside] if outside.is_file() else outside.rglob("*"))} == before
+
+
+# ---- 2. one writer per run directory --------------------------------------------------------------------------
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "gankit", *args]
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_readers_keep_working(tmp_path):
+    out = tmp_path / "run"
+    long = ["runtime.threads=1", "train.steps=10000000", "log.every=10", "log.checkpoint_every=20",
+            "log.sample_every=1000000", "log.eval_every=0"]
+    holder = subprocess.Popen(_cli("train", "--preset", "gan-1d", "--out", str(out), "--no-progress", *_sets(long)),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / rundir.LAST).is_file() and time.monotonic() < deadline and holder.poll() is None:
+            time.sleep(0.2)
+        assert holder.poll() is None
+        for second in (["train", "--resume", str(out)],
+                       ["train", "--preset", "gan-1d", "--out", str(out), "--overwrite", *_sets(SMALL)]):
+            proc = subprocess.run(check=False, args=_cli(*second, "--no-progress"), capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr.strip().splitlines() == [
+                f"gankit: error: {guard.busy_message(out)}"], proc.stderr
+            assert f"process {holder.pid}" in proc.stderr
+        # readers: report writes its own files; eval prints the metrics and leaves metrics.json to the writer
+        assert subprocess.run(check=False, args=_cli("report", str(out)), capture_output=True, timeout=300).returncode == 0
+        proc = subprocess.run(check=False, args=_cli("eval", str(out)), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "verdict:" in proc.stdout and f"pid {holder.pid}" in proc.stderr
+        assert not (out / rundir.METRICS).exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)  # what a crash does: the OS releases the lock
+        holder.wait(timeout=60)
+    step = load_checkpoint(out / rundir.LAST)["step"]
+    assert gankit.train(None, resume=out, overrides=[f"train.steps={step + 2}"], progress=False).step == step + 2
+
+
+# ---- 3. damaged files reported, not repaired silently --------------------------------------------------------
+def _damage_history(run: Path) -> list[dict]:
+    lines = (run / rundir.HISTORY).read_text().splitlines()
+    lines.insert(1, "garbage {not json")
+    (run / rundir.HISTORY).write_text("\n".join(lines) + "\n")
+    return [json.loads(line) for i, line in enumerate(lines) if i != 1]
+
+
+def test_a_damaged_history_line_stops_resume_in_one_line_and_changes_nothing(run_copy, capsys):
+    _damage_history(run_copy)
+    before = (run_copy / rundir.HISTORY).read_bytes()
+    assert main(["train", "--resume", str(run_copy), "--no-progress", *_sets(["train.steps=8"])]) == 2
+    err = _one_error_line(capsys)
+    assert f"'{run_copy / rundir.HISTORY}' line 2 is damaged" in err and "--drop-damaged-history" in err
+    assert (run_copy / rundir.HISTORY).read_bytes() == before
+
+
+def test_drop_damaged_history_moves_the_line_aside_and_keeps_every_valid_row(run_copy, capsys):
+    valid = _damage_history(run_copy)
+    assert main(["train", "--resume", str(run_copy), "--drop-damaged-history", "--no-progress",
+                 *_sets(["train.steps=8"])]) == 0
+    rows = rundir.read_history(run_copy / rundir.HISTORY)
+    assert rows[: len(valid)] == valid and rows[-1]["step"] == 8
+    assert (run_copy / "history.jsonl.damaged").read_text() == "2: garbage {not json\n"
+
+
+def test_readers_skip_a_damaged_history_line_without_losing_the_rows_after_it(run_copy):
+    valid = _damage_history(run_copy)
+    assert rundir.read_history(run_copy / rundir.HISTORY) == valid
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut"])
+@pytest.mark.parametrize("command", [["sample"], ["export"], ["eval"], ["train", "--resume"]])
+def test_a_damaged_last_pt_falls_back_to_the_newest_whole_checkpoint_saying_so(command, damage, run_copy, tmp_path,
+                                                                              capsys):
+    last = run_copy / rundir.LAST
+    shutil.copy(last, run_copy / "checkpoints" / "step_0000006.pt")  # what log.keep_checkpoints leaves
+    last.write_bytes(b"" if damage == "empty" else last.read_bytes()[:500])
+    extra = ["-o", str(tmp_path / "out.png")] if command == ["sample"] else []
+    if command[0] == "train":
+        extra = ["--no-progress", *_sets(["train.steps=8"])]
+    assert main([*command, str(run_copy), *extra]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warning" in err[0] and "step_0000006.pt' (step 6) instead" in err[0], err
+    assert ("0 bytes" if damage == "empty" else "unreadable or truncated") in err[0]
+
+
+def test_report_skips_a_damaged_picture_with_a_warning_naming_it(run_copy, capsys):
+    pictures = sorted((run_copy / "samples").glob("step_*.png"))
+    pictures[1].write_bytes(pictures[1].read_bytes()[:100])
+    assert main(["report", str(run_copy)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"skipping damaged picture '{pictures[1]}'" in err[0]
+    assert (run_copy / "report.html").is_file()
+
+
+# ---- 4. numbers in range: a seed at either end works end to end ------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 2**63 - 1])
+def test_the_largest_and_smallest_seeds_train_and_evaluate(seed, tmp_path):
+    run = gankit.train("gan-1d", out=tmp_path / "run", overrides=[*SMALL, f"seed={seed}"], progress=False)
+    assert run.step == 6 and json.loads((run.path / rundir.METRICS).read_text())["verdict"]
+
+
+# ---- 5. a real full disk (tmpfs) --------------------------------------------------------------------------------
+def _mount_tmpfs_prefix(where: Path, size: str) -> list[str] | None:
+    """A command prefix that runs its command with a fresh tmpfs of `size` mounted at `where` (a private mount
+    namespace: nothing outside the test sees it); None where mounting is not allowed."""
+    if not shutil.which("unshare"):
+        return None
+    probe = subprocess.run(check=False, args=["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size={size} tmpfs '{where}'"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        return None
+    return ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"',
+            str(where)]
+
+
+@pytest.mark.parametrize("what, settings", [
+    ("checkpoints", ["log.checkpoint_every=1", "log.keep_checkpoints=true", "log.sample_every=1000000"]),
+    ("pictures", ["log.checkpoint_every=2", "log.sample_every=1"]),
+])
+def test_a_real_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(what, settings, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    prefix = _mount_tmpfs_prefix(disk, "2m")
+    if prefix is None:
+        pytest.skip("mounting a tmpfs is not allowed here (needs root or unprivileged user namespaces)")
+    out = disk / "run"
+    script = (f"import sys; from gankit.cli import main; code = main(sys.argv[1:]); "
+              f"from gankit.store.checkpoint import load_checkpoint; "
+              f"print('LAST', load_checkpoint('{out / rundir.LAST}')['step']); "
+              f"import pathlib; print('TMP', [str(p) for p in pathlib.Path('{out}').rglob('.*tmp')]); sys.exit(code)")
+    args = ["train", "--preset", "gan-1d", "--out", str(out), "--no-progress",
+            *_sets(["runtime.threads=1", "train.steps=100000", "log.every=1", "log.eval_every=0", *settings])]
+    proc = subprocess.run(check=False, args=[*prefix, sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "Traceback" not in proc.stderr, proc.stderr
+    last = int(proc.stdout.split("LAST ")[1].split()[0])
+    assert last >= 1 and f"the last checkpoint (step {last}) is kept" in err[0]
+    assert "TMP []" in proc.stdout  # no half-written file left
+
+
+# ---- 6. evaluation during training on a cold classifier cache ------------------------------------------------
+def test_evaluation_during_training_trains_the_classifier_on_a_cold_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "empty-cache"))
+    code = main(["train", "--preset", "gan-mlp-mnist", "--out", str(tmp_path / "run"), "--no-progress",
+                 *_sets(["data.name=digits", "log.eval_every=2", "train.steps=4", "runtime.threads=1"])])
+    assert code == 0, capsys.readouterr().err
+    assert list((tmp_path / "empty-cache" / "classifiers").glob("*.pt"))
+    evals = [r for r in rundir.read_history(tmp_path / "run" / rundir.HISTORY) if "eval" in r]
+    assert [r["step"] for r in evals] == [2, 4] and "fid_lenet" in evals[0]["eval"]
+    assert (tmp_path / "run" / rundir.BEST).is_file()
+
+
+# ---- 8. killed before the first checkpoint ------------------------------------------------------------------
+def test_a_resume_before_the_first_checkpoint_says_it_restarts_from_step_0(tmp_path, capsys):
+    out = tmp_path / "run"
+    env = {**os.environ, "GANKIT_FAULT": "kill_mid_step:step=4"}
+    settings = ["runtime.threads=1", "train.steps=12", "log.every=2", "log.checkpoint_every=10", "log.eval_every=0"]
+    proc = subprocess.run(check=False, args=_cli("train", "--preset", "gan-1d", "--out", str(out), "--no-progress", *_sets(settings)),
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == -signal.SIGKILL and not (out / rundir.LAST).exists()
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert "has no checkpoint yet (stopped before the first one): restarting it from step 0" in capsys.readouterr().out
+    assert [r["step"] for r in rundir.read_history(out / rundir.HISTORY) if "loss_d" in r] == [2, 4, 6, 8, 10, 12]
