@@ -7,6 +7,8 @@ classes predicted); issue 14 showed that counting any single prediction lets cla
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -46,4 +48,38 @@ def class_metrics(predicted: np.ndarray, num_classes: int) -> dict:
         "class_coverage": float(seen.mean()),
         "class_kl": max(kl, 0.0),
         "class_histogram": [int(c) for c in counts],
+    }
+
+
+# A prediction is confident when the classifier's softmax gives its class at least this probability; a class
+# counts as produced when its confident predictions reach CLASS_MIN_SHARE of its fair share of all samples (a
+# fifth, as a 2-D mode). Issue 14: counting every argmax, three true classes of real digits read as 8 of 10
+# (a 98.5% classifier still errs on ~1.5% of them, spread over other classes).
+CONFIDENCE = 0.9
+CLASS_MIN_SHARE = 0.2
+
+
+def confident_coverage(
+    predicted: np.ndarray, confidence: np.ndarray, num_classes: int,
+    threshold: float = CONFIDENCE, min_share: float = CLASS_MIN_SHARE,
+) -> dict[str, float]:
+    """Classes produced, counted from confident predictions with a minimum share per class.
+
+    - `class_coverage`: fraction of the classes whose predictions with confidence >= `threshold` number at
+      least ceil(`min_share` * N / num_classes) (N: all samples);
+    - `classes_predicted`: fraction predicted at least once, the old count (Metz et al. 2017), for comparison;
+    - `confident_share`: fraction of all samples predicted with confidence >= `threshold`.
+    """
+    labels = np.asarray(predicted)
+    conf = np.asarray(confidence, dtype=np.float64)
+    if conf.shape != labels.shape:
+        raise ValueError(f"confident_coverage: confidence must match predicted's shape {labels.shape}, got {conf.shape}")
+    plain = class_metrics(labels, num_classes)  # checks the labels
+    sure = conf >= threshold
+    counts = np.bincount(labels[sure], minlength=int(num_classes))
+    min_count = max(1, math.ceil(min_share * len(labels) / num_classes))
+    return {
+        "class_coverage": float((counts >= min_count).mean()),
+        "classes_predicted": plain["class_coverage"],
+        "confident_share": float(sure.mean()),
     }

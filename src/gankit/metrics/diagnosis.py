@@ -8,23 +8,26 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
 
 1. **diverged**: a history row with `event: diverged`, a null (non-finite) loss, or non-finite generator
    outputs in most samples. Training stops at the first such log step; the step is quoted.
-2. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: mean and std
+2. **memorised** (images): at least 10% of the samples are copies of training images: closer to one than 99%
+   of held-out real images are (`metrics/memorisation.py`, the data-copying test of Meehan et al. 2020). A
+   generator returning its training set scores FID ~0 and would otherwise be `converged`.
+3. **converged**: the samples match the target within the sampling noise of the protocol. 1-D: mean and std
    within 3 standard errors at the evaluated N, KS and W1 (against the exact target) within 6 std of their floors
    (exact draws at N) above them; 2-D mixtures: every mode
    captured, most samples high quality and the mode histogram near uniform; images: `fid_lenet` within a few
    times its real-vs-real floor and every class produced; Stacked MNIST: 95% of the modes real data shows and a
    mode KL within 0.1 nats of real data's. Sample metrics are the ground truth, so a run whose
    samples are right is converged whatever its losses did on the way.
-3. **discriminator won**: over the last quarter of the log rows, D separates real from fake (D(x) within 10%
+4. **discriminator won**: over the last quarter of the log rows, D separates real from fake (D(x) within 10%
    of the label gap of the real target, D(G(z)) within 10% of the fake target) and G's gradient norm has
    fallen below a tenth of its peak: G gets no signal. Only objectives whose D outputs have fixed targets can
    "win" this way (minimax, non-saturating: probabilities; least-squares: regression targets b and a);
    Wasserstein, hinge and Coulomb critics have unbounded scores and never trigger it.
-4. **oscillating**: the headline metric (`metrics.headline`) over the last eval rows swings by at least half
+5. **oscillating**: the headline metric (`metrics.headline`) over the last eval rows swings by at least half
    its size, changes direction at least twice with steps of at least a quarter of the swing, and shows no
    trend (the two halves' means differ by less than half the swing). Without eval rows, D(G(z)) of the
    probability objectives is read the same way with an absolute swing of 0.4.
-5. **mode collapse**: the generator makes good samples of too few modes. 2-D: at most 80% of the modes
+6. **mode collapse**: the generator makes good samples of too few modes. 2-D: at most 80% of the modes
    captured (a mode counts with a fifth of its fair share of high-quality samples), or two modes holding half of
    the high-quality samples (with at least 8 modes); 1-D: std below half the target's; images: at most 80% of
    the classes produced (confidently, with a minimum share), or a class KL above 0.5 nats; Stacked
@@ -32,10 +35,10 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
    also needs the samples to look like data (2-D: at least 10% high quality; images: precision at least
    0.3): noise that misses every mode is undertraining, not collapse; and it must not be improving (below).
    "since step N" is the first eval row of the final unbroken stretch of collapsed evals.
-6. **undertrained**: metrics exist and are off target, with no failure pattern; the evidence says whether
+7. **undertrained**: metrics exist and are off target, with no failure pattern; the evidence says whether
    the headline metric is still improving: from the middle eval row to the last it closed at least a tenth of
    its remaining gap to its target (modes: all of them; W1: 0; fid_lenet: its floor).
-7. **inconclusive**: no sample metrics to judge by (data without a metric protocol, or image metrics not
+8. **inconclusive**: no sample metrics to judge by (data without a metric protocol, or image metrics not
    computed) and no failure pattern in the losses.
 
 The headline and tie-breaker come from the data's declaration (`metrics.headline`, `metrics.tiebreak`); the
@@ -54,6 +57,7 @@ from gankit.metrics.verdict_rules import (
     collapse,
     converged,
     g,
+    memorised,
     num,
     off_target,
     section,
@@ -61,7 +65,7 @@ from gankit.metrics.verdict_rules import (
 )
 
 VERDICTS = (
-    "converged", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
+    "converged", "memorised", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
 )  # fmt: skip
 
 # ---- thresholds (each with why) -------------------------------------------------------------------------
@@ -132,6 +136,7 @@ def verdict(
     has_metrics = rank_key(kind, metrics, _data_name(config)) is not None
     checks = (
         lambda: _diverged(history, metrics),
+        lambda: memorised(kind, metrics),
         lambda: converged(kind, metrics, config) if has_metrics else None,
         lambda: _discriminator_won(logs, config),
         lambda: _oscillating(kind, evals, logs, config),
@@ -142,7 +147,7 @@ def verdict(
         found = check()
         if found is not None:
             name, evidence = found
-            if name in ("converged", "mode collapse", "undertrained"):
+            if name in ("converged", "memorised", "mode collapse", "undertrained"):
                 evidence += from_eval
             return {"verdict": name, "evidence": evidence}
     why = "no sample metrics for this data" if _headline(kind, config) is None else "no sample metrics were computed"

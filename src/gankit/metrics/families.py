@@ -75,8 +75,9 @@ def classifier(req: EvalRequest) -> dict[str, Any]:
     assert train.labels is not None
     classes = int(train.labels.max().item()) + 1
     real = images.cached_real_features(model, train, test, default_cache_dir())
-    fake_f, fake_pred = images.embed(model, req.samples)
-    return {images.CLASSIFIER_ACCURACY: accuracy, **images.metrics_from_features(real, fake_f, fake_pred, classes)}
+    fake_f, fake_pred, fake_conf = images.embed(model, req.samples)
+    found = images.metrics_from_features(real, fake_f, fake_pred, classes, fake_conf, seed=req.seed)
+    return {images.CLASSIFIER_ACCURACY: accuracy, **found}
 
 
 @register_metric("stacked-modes", "Stacked MNIST: modes reached of 1,000 and mode KL (PacGAN), beside real data's",

@@ -20,14 +20,15 @@ import torch
 
 from gankit.data.base import DataSource
 from gankit.errors import GankitError
+from gankit.metrics.classes import class_metrics, confident_coverage
 from gankit.metrics.classifier import SmallCNN, data_key, fingerprint
 from gankit.metrics.features import (
-    class_metrics,
     frechet_distance,
     kernel_inception_distance,
     knn_sq_radii,
     prdc,
 )
+from gankit.metrics.memorisation import MEMORISATION_KEYS, copy_metrics
 from gankit.store.checkpoint import load_checkpoint, save_checkpoint
 
 MAX_REAL = 10_000
@@ -37,7 +38,13 @@ _BATCH = 1000
 # also comes as `floor_key(key)`, its real-vs-real floor.
 FID_LENET, KID_LENET, PRECISION, RECALL = "fid_lenet", "kid_lenet", "precision", "recall"
 DENSITY, COVERAGE, CLASS_COVERAGE, CLASS_KL = "density", "coverage", "class_coverage", "class_kl"
-METRIC_KEYS = (FID_LENET, KID_LENET, PRECISION, RECALL, DENSITY, COVERAGE, CLASS_COVERAGE, CLASS_KL)
+# class_coverage counts confident predictions with a minimum share per class (`classes.confident_coverage`);
+# classes_predicted is the old any-prediction count, kept beside it.
+CLASSES_PREDICTED, CONFIDENT_SHARE = "classes_predicted", "confident_share"
+METRIC_KEYS = (FID_LENET, KID_LENET, PRECISION, RECALL, DENSITY, COVERAGE, CLASS_COVERAGE, CLASS_KL,
+               CLASSES_PREDICTED, CONFIDENT_SHARE)
+# Error bars: KID's std over its subsets; the std of the fid_lenet floor over FLOOR_DRAWS test subsets.
+KID_LENET_STD, FID_LENET_FLOOR_STD = "kid_lenet_std", "fid_lenet_floor_std"
 CLASSIFIER_ACCURACY = "classifier_test_accuracy"  # the judging classifier's accuracy on the test split
 NUM_FAKE, NUM_REAL, NUM_REAL_TEST = "num_fake", "num_real", "num_real_test"
 
@@ -48,20 +55,29 @@ def floor_key(key: str) -> str:
 
 
 # Everything the classifier family returns (`gankit.metrics.evaluate_images` on labelled data).
-CLASSIFIER_KEYS = (CLASSIFIER_ACCURACY, *METRIC_KEYS, *map(floor_key, METRIC_KEYS), NUM_FAKE, NUM_REAL, NUM_REAL_TEST)
+CLASSIFIER_KEYS = (CLASSIFIER_ACCURACY, *METRIC_KEYS, *map(floor_key, METRIC_KEYS), KID_LENET_STD,
+                   FID_LENET_FLOOR_STD, *MEMORISATION_KEYS, NUM_FAKE, NUM_REAL, NUM_REAL_TEST)
+# Test subsets behind the fid_lenet floor's mean and std (each a Frechet distance of 128-d statistics: ~50 ms).
+FLOOR_DRAWS = 10
 
 
 @torch.no_grad()
-def embed(classifier: SmallCNN, images_01: torch.Tensor, batch_size: int = _BATCH) -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, 128) float64, predicted labels (N,) int64) of images float in [0, 1]."""
+def embed(
+    classifier: SmallCNN, images_01: torch.Tensor, batch_size: int = _BATCH
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features (N, 128) float64, predicted labels (N,) int64, their softmax probability (N,)) of images float
+    in [0, 1]."""
     classifier.eval()
-    feats, preds = [], []
+    feats, preds, confs = [], [], []
     for i in range(0, len(images_01), batch_size):
         x = images_01[i : i + batch_size].to(torch.float32)
         f = classifier.features(x)
         feats.append(f)
-        preds.append(classifier.head(f).argmax(1))
-    return torch.cat(feats).double().numpy(), torch.cat(preds).numpy().astype(np.int64)
+        conf, pred = classifier.head(f).softmax(1).max(1)
+        preds.append(pred)
+        confs.append(conf)
+    return (torch.cat(feats).double().numpy(), torch.cat(preds).numpy().astype(np.int64),
+            torch.cat(confs).double().numpy())
 
 
 def check_images(name: str, x: torch.Tensor) -> None:
@@ -89,38 +105,44 @@ _K_PR, _K_DC = 3, 5  # the k of precision/recall and of density/coverage (their 
 
 
 def _metrics(
-    real: np.ndarray, fake: np.ndarray, fake_pred: np.ndarray, num_classes: int, real_radii: dict[int, np.ndarray]
+    real: np.ndarray, fake: np.ndarray, fake_pred: np.ndarray, fake_conf: np.ndarray, num_classes: int,
+    real_radii: dict[int, np.ndarray],
 ) -> dict[str, Any]:
     manifold = prdc(real, fake, k_pr=_K_PR, k_dc=_K_DC, real_radii=real_radii)
-    kid_mean, _ = kernel_inception_distance(real, fake)
-    classes = class_metrics(fake_pred, num_classes)
+    kid_mean, kid_std = kernel_inception_distance(real, fake)
+    classes = confident_coverage(fake_pred, fake_conf, num_classes)
     return {
         FID_LENET: frechet_distance(real, fake),
         KID_LENET: kid_mean,
+        KID_LENET_STD: kid_std,
         PRECISION: manifold["precision"],
         RECALL: manifold["recall"],
         DENSITY: manifold["density"],
         COVERAGE: manifold["coverage"],
         CLASS_COVERAGE: classes["class_coverage"],
-        CLASS_KL: classes["class_kl"],
+        CLASS_KL: class_metrics(fake_pred, num_classes)["class_kl"],
+        CLASSES_PREDICTED: classes["classes_predicted"],
+        CONFIDENT_SHARE: classes["confident_share"],
     }
 
 
 @dataclass
 class RealFeatures:
-    """Embeddings of the real sets: `train` (the training images, at most MAX_REAL), `test` and `test_pred`."""
+    """Embeddings of the real sets: `train` (the training images, at most MAX_REAL), `test`, `test_pred` and
+    `test_conf` (the predictions' softmax probability)."""
 
     train: np.ndarray
     test: np.ndarray
     test_pred: np.ndarray
+    test_conf: np.ndarray
 
 
 def real_features(classifier: SmallCNN, real_train_01: torch.Tensor, real_test_01: torch.Tensor) -> RealFeatures:
     for name, x in (("real_train", real_train_01), ("real_test", real_test_01)):
         check_images(name, x)
-    train_f, _ = embed(classifier, _cap(real_train_01))
-    test_f, test_pred = embed(classifier, _cap(real_test_01))
-    return RealFeatures(train_f, test_f, test_pred)
+    train_f, _, _ = embed(classifier, _cap(real_train_01))
+    test_f, test_pred, test_conf = embed(classifier, _cap(real_test_01))
+    return RealFeatures(train_f, test_f, test_pred, test_conf)
 
 
 def cached_real_features(classifier: SmallCNN, train: DataSource, test: DataSource, cache_dir: Path) -> RealFeatures:
@@ -129,7 +151,8 @@ def cached_real_features(classifier: SmallCNN, train: DataSource, test: DataSour
     is recomputed and replaced. Features are stored as the float32 the classifier gives, so reloading them is
     exact."""
     assert train.data is not None and test.data is not None
-    key = {"classifier": fingerprint(classifier), "train": data_key(train), "test": data_key(test), "max_real": MAX_REAL}
+    key = {"classifier": fingerprint(classifier), "train": data_key(train), "test": data_key(test), "max_real": MAX_REAL,
+           "format": 2}  # 2: with the test predictions' confidence
     path = Path(cache_dir) / f"features-{key['classifier']}-{key['train']}-{key['test']}.pt"
     if path.is_file():
         try:
@@ -137,26 +160,52 @@ def cached_real_features(classifier: SmallCNN, train: DataSource, test: DataSour
         except GankitError:
             state = {}  # damaged: recomputed and replaced below
         if state.get("key") == key:
-            return RealFeatures(state["train"].double().numpy(), state["test"].double().numpy(), state["test_pred"].numpy())
+            return RealFeatures(state["train"].double().numpy(), state["test"].double().numpy(),
+                                state["test_pred"].numpy(), state["test_conf"].double().numpy())
     found = real_features(classifier, train.data.float() / 255, test.data.float() / 255)
-    tensors = {n: torch.from_numpy(getattr(found, n)) for n in ("train", "test", "test_pred")}
-    save_checkpoint({"format": 1, "key": key, "train": tensors["train"].float(), "test": tensors["test"].float(),
-                     "test_pred": tensors["test_pred"]}, path)
+    tensors = {n: torch.from_numpy(getattr(found, n)) for n in ("train", "test", "test_pred", "test_conf")}
+    save_checkpoint({"format": 2, "key": key, "train": tensors["train"].float(), "test": tensors["test"].float(),
+                     "test_pred": tensors["test_pred"], "test_conf": tensors["test_conf"].float()}, path)
     return found
 
 
 def metrics_from_features(
-    real: RealFeatures, fake_f: np.ndarray, fake_pred: np.ndarray, num_classes: int
+    real: RealFeatures, fake_f: np.ndarray, fake_pred: np.ndarray, num_classes: int,
+    fake_conf: np.ndarray | None = None, seed: int = 0,
 ) -> dict[str, Any]:
-    """The metrics of embedded fakes and their floors (the real test set scored the same way)."""
+    """The metrics of embedded fakes, their floors and the memorisation check (`fake_conf` None: every
+    prediction counts as confident).
+
+    The floors score held-out real test images as if generated, AT THE FAKES' SIZE N where the test split has
+    that many: a random subset of min(N, test) images (every metric but precision and density depends on N;
+    FID is biased by ~b / N). `fid_lenet_floor` is the mean over FLOOR_DRAWS subsets, `fid_lenet_floor_std`
+    their std; with N above the test split's size m it is extrapolated along the 1/N bias from m / 2 and m
+    (Chong & Forsyth 2020: FID(N) = FID_inf + b / N), and the other floors stay at m."""
+    n_fake, n_test = len(fake_f), len(real.test)
+    conf = np.ones(n_fake) if fake_conf is None else np.asarray(fake_conf, dtype=np.float64)
     # The real set's k-NN radii are the costly part of P/R and D/C: computed once for both, and both calls.
     radii = knn_sq_radii(real.train, [_K_PR, _K_DC])
-    out = _metrics(real.train, fake_f, fake_pred, num_classes, radii)
-    floor = _metrics(real.train, real.test, real.test_pred, num_classes, radii)
-    out.update({floor_key(key): value for key, value in floor.items()})
-    out[NUM_FAKE] = len(fake_f)
+    out = _metrics(real.train, fake_f, fake_pred, conf, num_classes, radii)
+    m = min(n_fake, n_test)
+    rng = np.random.default_rng(seed)
+    subsets = [rng.choice(n_test, m, replace=False) for _ in range(FLOOR_DRAWS if m < n_test else 1)]
+    first = subsets[0]
+    floor = _metrics(real.train, real.test[first], real.test_pred[first], real.test_conf[first], num_classes, radii)
+    out.update({floor_key(key): value for key, value in floor.items() if key != KID_LENET_STD})
+    fids = [frechet_distance(real.train, real.test[idx]) for idx in subsets]
+    fid_floor, fid_std = float(np.mean(fids)), float(np.std(fids))
+    if n_fake > n_test or len(subsets) == 1:
+        halves = [frechet_distance(real.train, real.test[rng.choice(n_test, m // 2, replace=False)])
+                  for _ in range(FLOOR_DRAWS)]
+        # FID(m/2) - FID(m) = b / m: the bias b, moved from m to N; the spread at m ~ that at m/2 over sqrt(2).
+        fid_floor -= (float(np.mean(halves)) - fid_floor) * (1.0 - m / n_fake)
+        fid_std = float(np.std(halves)) / np.sqrt(2.0)
+    out[floor_key(FID_LENET)] = max(fid_floor, 0.0)
+    out[FID_LENET_FLOOR_STD] = fid_std
+    out.update(copy_metrics(real.train, real.test, fake_f))
+    out[NUM_FAKE] = n_fake
     out[NUM_REAL] = len(real.train)
-    out[NUM_REAL_TEST] = len(real.test)
+    out[NUM_REAL_TEST] = m
     return out
 
 
@@ -171,5 +220,5 @@ def image_metrics(
     keys `<name>_floor`). All images float in [0, 1], shape (N, C, H, W); real sets are capped at 10,000."""
     check_images("fake", fake_01)
     real = real_features(classifier, real_train_01, real_test_01)
-    fake_f, fake_pred = embed(classifier, fake_01)
-    return metrics_from_features(real, fake_f, fake_pred, num_classes)
+    fake_f, fake_pred, fake_conf = embed(classifier, fake_01)
+    return metrics_from_features(real, fake_f, fake_pred, num_classes, fake_conf)
