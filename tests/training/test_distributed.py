@@ -91,7 +91,7 @@ def test_two_ranks_hold_the_same_weights_after_every_step_and_rank_0_alone_write
     assert not any((cwd / "runs" / "gan-grid25").iterdir())
     run = cwd / "runs" / "gan-grid25-2"
     assert _files(cwd) == sorted(["trace/rank0.txt", "trace/rank1.txt", *(f"runs/gan-grid25-2/{f}" for f in _files(run))])
-    assert _files(run) == ["checkpoints/last.pt", "config.yaml", "history.jsonl", "metrics.json",
+    assert _files(run) == [".gankit-run", "checkpoints/last.pt", "config.yaml", "history.jsonl", "metrics.json",
                            "samples/step_0000000.png", "samples/step_0000003.png", "samples/step_0000006.png"]
     assert [row["step"] for row in _history(run)] == [2, 4, 6]  # each row once: rank 1 logged nothing
     assert [row["epoch"] for row in _history(run)] == [round(s / (1250 // 64), 4) for s in (2, 4, 6)]
