@@ -8,11 +8,12 @@ from typing import Any
 
 import torch
 
+# metrics as a module (its attributes looked up at call time, so tests can script an evaluation)
 from gankit import config as configs
+from gankit import metrics as measures
 from gankit.config import settings
 from gankit.data import build_data
 from gankit.errors import GankitError, RunDirError
-from gankit.metrics import default_n, evaluate, evaluate_images, kind_of
 from gankit.metrics.diagnosis import verdict
 from gankit.models import build_generator
 from gankit.models.latent import sample_latent
@@ -83,14 +84,14 @@ class Run:
         """Metrics for the run's data kind from `n` samples, with the verdict (`gankit.metrics.diagnosis`) and its
         evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`.
         `inception`: add Inception FID (image runs; needs torch-fidelity and its weights, `gankit.metrics.inception`)."""
-        n = n or default_n(self.data)
+        n = n or measures.default_n(self.data)
         if self.data.kind == "image":
-            found = evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
+            found = measures.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
                                             inception=inception)
         else:
             if inception:
                 raise GankitError(f"--inception applies to image runs only; '{self.config.data['name']}' is {self.data.kind} data")
-            found = evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
+            found = measures.evaluate(self.data, self.sample(n, seed=seed, raw=True), seed=seed, max_points=max_points)
         result = {"step": self.step, "n": n, **found}
         result = {**self.verdict(result), **result}  # verdict first: it heads the table
         if write:
@@ -99,7 +100,7 @@ class Run:
 
     def verdict(self, metrics: dict[str, Any] | None = None) -> dict[str, str]:
         """{'verdict', 'evidence'} from `metrics` (None: the last eval row, if any), the history and the config."""
-        return verdict(kind_of(self.data), metrics, self.history, self.config)
+        return verdict(measures.kind_of(self.data), metrics, self.history, self.config)
 
     def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
