@@ -52,6 +52,7 @@ from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
+from gankit.errors import GankitError
 from gankit.metrics import headline, tiebreak, toy
 from gankit.metrics.verdict_rules import (
     collapse,
@@ -63,6 +64,7 @@ from gankit.metrics.verdict_rules import (
     section,
     target_value,
 )
+from gankit.parts.objectives import OBJECTIVES, Objective
 
 VERDICTS = (
     "converged", "memorised", "mode collapse", "diverged", "discriminator won", "oscillating", "undertrained", "inconclusive",
@@ -218,7 +220,7 @@ def _oscillating(kind: str, evals: list, logs: list[Mapping[str, Any]], config: 
                                        f"last {len(values)} evals (steps {points[0][0]:,}-{points[-1][0]:,}) "
                                        f"without a trend (swing {g(swing)})")
             return None  # the headline is the better witness: losses are not read when it exists
-    if _loss_name(config) not in ("minimax", "non-saturating"):
+    if not _probability_scores(config):  # D(G(z)) swings mean something only as a probability
         return None
     rows = [(int(r["step"]), num(r, "d_fake")) for r in logs]
     rows = [(s, v) for s, v in rows if v is not None][-OSC_LOSS_WINDOW:]
@@ -309,15 +311,22 @@ def _headline(kind: str, config: Any) -> tuple[str, str] | None:
     return headline(kind, _data_name(config))
 
 
-def _loss_name(config: Any) -> str | None:
-    return section(config, "loss").get("name")
+def _objective(config: Any) -> Objective | None:
+    """The run's objective, built from its config (None for an old or foreign config): it declares what the
+    verdict reads of the losses (`d_targets`, whether D's logged output is a probability)."""
+    loss = section(config, "loss")
+    try:
+        return OBJECTIVES.build(str(loss.get("name")), {k: v for k, v in loss.items() if k != "name"})
+    except (GankitError, TypeError, ValueError):
+        return None
+
+
+def _probability_scores(config: Any) -> bool:
+    objective = _objective(config)
+    return objective is not None and objective.score_name == "probability"
 
 
 def _d_targets(config: Any) -> tuple[float, float] | None:
     """(real target, fake target) of D's logged outputs, for objectives that have fixed targets."""
-    loss = section(config, "loss")
-    if loss.get("name") in ("minimax", "non-saturating"):
-        return float(loss.get("real_label", 1.0)), float(loss.get("fake_label", 0.0))
-    if loss.get("name") == "least-squares":
-        return float(loss.get("b", 1.0)), float(loss.get("a", 0.0))
-    return None
+    objective = _objective(config)
+    return objective.d_targets if objective is not None else None
