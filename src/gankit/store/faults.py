@@ -12,7 +12,7 @@ of step N. Points:
 - `kill_during_checkpoint`: in the first checkpoint write of step N, half of the temporary file written;
 - `kill_during_picture`: writing the picture of step N, half of the temporary file written.
 
-Used by tests/test_reliability.py; never set it otherwise.
+Used by tests/store/test_reliability.py; never set it otherwise.
 """
 
 from __future__ import annotations

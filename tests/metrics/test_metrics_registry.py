@@ -4,8 +4,8 @@ Each family, run on a small input of data it applies to, returns exactly the key
 data part's declared headline and tie-breaker are keys its applicable families produce. Inputs are small so
 this takes seconds: the classifier family judges 8x8 `digits` (its classifier trains in seconds into the
 session cache); Stacked MNIST's mode counting gets an untrained stand-in classifier (the contract is the keys,
-not the classifier's accuracy: tests/test_metrics_datasets.py checks that with the real one); Inception FID
-gets the stand-in torch_fidelity module of tests/test_metrics_datasets.py (no package, no weights here).
+not the classifier's accuracy: tests/metrics/test_metrics_datasets.py checks that with the real one); Inception FID
+gets the stand-in torch_fidelity module of tests/metrics/test_metrics_datasets.py (no package, no weights here).
 """
 
 from __future__ import annotations
