@@ -21,7 +21,7 @@ from gankit.errors import ConfigError, closest
 from gankit.registry import Registry, coerce, settings
 
 # Keys a run's config.yaml carries for the record that are not settings.
-RECORD_KEYS = ("versions", "run_id")  # run_id: the .gankit-run marker's (gankit.store.guard)
+RECORD_KEYS = ("versions", "machine", "run_id")  # run_id: the .gankit-run marker's (gankit.store.guard)
 
 
 @dataclass

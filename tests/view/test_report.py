@@ -353,3 +353,15 @@ def test_compare_takes_an_ensembles_folder_as_its_members(tiny_runs, tmp_path):
         run.rename(ensemble / f"member_{k:02d}")
     table = compare([ensemble, runs[2]])
     assert sorted(r.name for r in table.runs) == ["grid-0", "grid-1", "grid-2"]
+
+
+def test_compare_shows_settings_not_the_records_of_where_each_run_ran(tmp_path, capsys):
+    import gankit
+    from gankit.view.compare import compare
+
+    dirs = [gankit.train("gan-1d", out=tmp_path / f"r{k}", progress=False,
+                         overrides=["train.steps=2", f"seed={k}", "log.every=1"]).path for k in range(2)]
+    config = (dirs[0] / "config.yaml").read_text()
+    assert "machine:" in config and "cpu_isa" in config and "run_id" in config  # recorded in the run
+    table = compare(dirs)
+    assert "seed" in table.settings and not any(c.startswith(("machine", "run_id")) for c in table.settings)

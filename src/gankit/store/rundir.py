@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import yaml
 
-from gankit import __version__
+from gankit import __version__, machine
 from gankit.config import Config
 from gankit.errors import RunDirError
 from gankit.store import checkpoint, guard
@@ -103,6 +103,8 @@ def write_config(run_dir: Path, config: Config, run_id: str | None = None) -> No
         "torch": str(torch.__version__),
         "python": platform.python_version(),
     }
+    facts = machine.facts()  # where it ran, so a figure or a verdict can be read beside its machine
+    record["machine"] = {k: facts[k] for k in ("cpu", "cpu_isa", "cpu_native_bf16", "cores", "gpus")}
     if run_id is not None:
         record["run_id"] = run_id  # the same id as the run's .gankit-run marker: what --overwrite checks
     _atomic_write_text(run_dir / CONFIG, yaml.safe_dump(record, sort_keys=False, default_flow_style=None))

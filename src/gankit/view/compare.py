@@ -18,7 +18,8 @@ from gankit.view.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_bad
 from gankit.view.summary import RunSummary, flat_settings, format_value, load_summary
 
 # Settings that name, describe or place a run rather than change what it learns.
-NOT_SETTINGS = ("name", "description", "post", "versions.", "log.", "runtime.threads")
+# Not settings a run learns from: names, records of where it ran (versions, machine, run_id), logging, threads
+NOT_SETTINGS = ("name", "description", "post", "versions.", "machine.", "run_id", "log.", "runtime.threads")
 THUMB = 200
 MISSING = object()
 
