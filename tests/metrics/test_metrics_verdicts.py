@@ -68,11 +68,24 @@ def test_held_out_real_digits_are_converged_and_not_memorised_at_every_n(digits,
     assert verdict("image", m, [], CONFIG)["verdict"] == "converged"
 
 
-def test_floor_extrapolated_above_the_test_size_is_below_the_floor_at_it(digits):
-    # 2,000 fakes against a 1,000-image test split: the floor moves along FID's 1/N bias, so it is lower.
+def test_above_the_test_size_the_fakes_are_also_scored_at_it(digits):
+    # 2,000 fakes against a 1,000-image test split: the floor is measured at 1,000 (moving it to 2,000 along a
+    # 1/N model of FID's bias gave a negative floor at 10,000), and fid_lenet_matched scores the fakes at 1,000.
     real, train01, _, _, model = digits
     f, pred, conf = embed(model, train01[:2000])
     m = metrics_from_features(real, f, pred, 10, conf)
     at_m = metrics_from_features(real, f[:1000], pred[:1000], 10, conf[:1000])
-    assert m["num_real_test"] == 1000 and m["fid_lenet_floor"] < at_m["fid_lenet_floor"]
-    assert np.isfinite(m["fid_lenet_floor_std"]) and m["fid_lenet_floor_std"] > 0
+    assert m["num_real_test"] == 1000 and m["fid_lenet_floor"] == pytest.approx(at_m["fid_lenet_floor"])
+    assert m["fid_lenet_floor"] > 0 and np.isfinite(m["fid_lenet_floor_std"]) and m["fid_lenet_floor_std"] > 0
+    # FID falls with N: 1,000-subsets of the fakes score above all 2,000 of them, near one such subset.
+    assert m["fid_lenet_matched"] > m["fid_lenet"]
+    assert m["fid_lenet_matched"] == pytest.approx(at_m["fid_lenet"], rel=0.3)
+    assert at_m["fid_lenet_matched"] == at_m["fid_lenet"]
+
+
+def test_the_converged_rule_reads_the_fid_at_the_floors_size():
+    m = {"fid_lenet": 1.0, "fid_lenet_matched": 9.0, "fid_lenet_floor": 2.0, "fid_lenet_floor_std": 0.3,
+         "class_coverage": 1.0, "num_real_test": 1000, "precision": 0.9}
+    assert verdict("image", m, [], CONFIG)["verdict"] != "converged"  # 9.0 > 3 x 2.0 + 3 x 0.3
+    found = verdict("image", {**m, "fid_lenet_matched": 6.5}, [], CONFIG)
+    assert found["verdict"] == "converged" and "at N = 1,000" in found["evidence"]

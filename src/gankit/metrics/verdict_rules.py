@@ -80,12 +80,16 @@ def converged(kind: str, m: Mapping[str, Any], config: Any) -> tuple[str, str] |
         return None
     if kind == "image":
         fid, floor = num(m, images.FID_LENET), num(m, images.floor_key(images.FID_LENET))
-        coverage = num(m, images.CLASS_COVERAGE)
+        matched, coverage = num(m, images.FID_LENET_MATCHED), num(m, images.CLASS_COVERAGE)
         if None in (fid, floor, coverage):
             return None
+        # At the floor's N (older metrics without fid_lenet_matched were computed at equal N, or not at all).
+        at_n = matched if matched is not None else fid
         spread = num(m, images.FID_LENET_FLOOR_STD) or 0.0
-        if fid <= CONVERGED_FID_FACTOR * max(floor, 1e-12) + CONVERGED_FID_Z * spread and coverage >= 1.0:
-            return "converged", (f"{images.FID_LENET} {g(fid)} ({ratio(fid, floor)} the real-vs-real floor "
+        if at_n <= CONVERGED_FID_FACTOR * max(floor, 1e-12) + CONVERGED_FID_Z * spread and coverage >= 1.0:
+            size = num(m, images.NUM_REAL_TEST)
+            where = f" at N = {int(size):,}" if matched is not None and size is not None and at_n != fid else ""
+            return "converged", (f"{images.FID_LENET} {g(at_n)}{where} ({ratio(at_n, floor)} the real-vs-real floor "
                                  f"{g(floor)}), every class produced")
     return None
 
