@@ -1,6 +1,6 @@
 """Generators and discriminators, registered by architecture name (same name in both)."""
 
-from gankit.models import conv, mlp  # noqa: F401  (importing registers the architectures)
+from gankit.models import conv, fast, mlp  # noqa: F401  (importing registers the architectures)
 from gankit.models.base import (
     DISCRIMINATORS,
     GENERATORS,
