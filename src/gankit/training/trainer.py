@@ -157,6 +157,7 @@ class Trainer(Snapshots, Evaluating):
         self.checkpoint_step: int | None = None  # step of the last checkpoint written or loaded
         self.eval_kind = metrics.kind_of(self.data)
         self.best: dict[str, Any] | None = None  # {metric, value, step, key} of checkpoints/best.pt
+        self.last_eval: dict[str, Any] | None = None  # this session's latest eval row (the final verdict reuses it)
         # Called with each eval row (gankit.scale.sweep: report to Ray Tune, stop on a mid-training verdict); a
         # callback returning a reason (text) ends the run cleanly there: checkpoint, picture, verdict.
         self.callbacks: list[Callable[[Trainer, dict[str, Any]], str | None]] = []
