@@ -109,11 +109,16 @@ def spectral_norm_(*, on: bool = True) -> Penalty:
 class R1(Penalty):
     weight: float = 10.0
     every: int = 1
-    unsupported = _INPUT_GRAD
+    # An ensemble vmaps D's loss over its members: there the input gradient is torch.func.grad's (d_loss)
+    unsupported = {"compiled": _INPUT_GRAD["compiled"]}
 
     def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-        x = real.detach().requires_grad_(True)
-        (grads,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        x = real.detach()
+        if torch._C._functorch.is_batchedtensor(x):  # inside an ensemble's vmap, where autograd.grad cannot run
+            grads = torch.func.grad(lambda xs: D(xs).sum())(x)  # composes with the outer backward
+        else:
+            x = x.requires_grad_(True)
+            (grads,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
         return 0.5 * grads.pow(2).flatten(1).sum(1).mean()
 
 
