@@ -30,6 +30,8 @@ TINY = {  # a few steps of every preset on small data
     "gan-grid25": ["data.points_per_mode=100", "train.steps=20"],
     "coulomb-grid25": ["data.points_per_mode=100", "train.steps=20"],
     "wgan-gp-grid25": ["data.points_per_mode=100", "train.steps=20"],
+    "grid25-fast": ["data.points_per_mode=100", "train.steps=20"],
+    "ring8-fast": ["data.points_per_mode=100", "train.steps=20"],
 }
 QUICK_LOG = ["log.every=2", "log.sample_every=10", "log.checkpoint_every=10"]
 
