@@ -118,10 +118,12 @@ def child_classic(out: Path, marks: list[float]) -> None:
 
 def child_gankit(out: Path, marks: list[float], preset: str, threads: int) -> None:
     from gankit.config import resolve_config
+    from gankit.store.rundir import open_run_dir
     from gankit.training.trainer import Trainer
 
     sets = [f"runtime.threads={threads}", "log.eval_every=0", f"train.minutes={marks[-1] + 5}", "train.steps=10000000"]
     trainer = Trainer(resolve_config(preset, sets), out / f"run-{time.strftime('%Y%m%d-%H%M%S')}", progress=False)
+    open_run_dir(trainer, resume=False)  # as gankit train makes it: marker, lock, config.yaml
     snaps = Snapshots(out, marks)
     end = trainer.total_steps
     while True:

@@ -32,6 +32,7 @@ TINY = {  # a few steps of every preset on small data
     "wgan-gp-grid25": ["data.points_per_mode=100", "train.steps=20"],
     "grid25-fast": ["data.points_per_mode=100", "train.steps=20"],
     "ring8-fast": ["data.points_per_mode=100", "train.steps=20"],
+    "mnist-fast": ["data.limit=300", "log.eval_every=0", "train.steps=3"],
 }
 QUICK_LOG = ["log.every=2", "log.sample_every=10", "log.checkpoint_every=10"]
 
