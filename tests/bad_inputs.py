@@ -175,6 +175,13 @@ def _bomb(key: str, levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flow_bomb(levels: int = 9) -> str:
+    """The same bomb on one line (YAML flow style), as a --set value."""
+    parts = ["&a0 [" + ", ".join(["lol"] * 9) + "]"]
+    parts += [f"&a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
 class Pwn:
     """Pickles as a call of os.system: what a malicious checkpoint carries."""
 
@@ -398,6 +405,10 @@ CASES: list[Case] = [
          "expands to more than", _write("bomb.yaml", _bomb("lulz"))),
     Case("config-bomb-nested", "YAML alias bomb inside a section (data.name)", ("train", "--config", "bomb.yaml"),
          "expands to more than", _write("bomb.yaml", _bomb("data.name"))),
+    Case("set-bomb", "YAML alias bomb in a --set value", train("gan-1d", "description=" + _flow_bomb()),
+         "--set description expands to more than"),
+    Case("set-too-big", "--set value of 2 MB", train("gan-1d", "description=" + "x" * 2_000_000),
+         "--set description is 2,000,000 characters, over gankit's limit"),
     Case("config-recursive-alias", "YAML alias that contains itself", ("train", "--config", "loop.yaml"),
          "expands to more than", _write("loop.yaml", "name: loop\ndescription: &a [*a]\n")),
     Case("config-too-big", "config file of 2 MB", ("train", "--config", "big.yaml"), "over gankit's limit",
@@ -441,7 +452,8 @@ def run_case(case: Case, root: Path, runs: dict[str, Path], debug: bool = False)
 
 
 def command(case: Case) -> str:
-    return "gankit " + " ".join(f"'{a}'" if any(c in a for c in " ()'[]") else a for a in case.args)
+    args = [a if len(a) <= 120 else f"{a[:60]}...({len(a):,} characters)" for a in case.args]
+    return "gankit " + " ".join(f"'{a}'" if any(c in a for c in " ()'[]") else a for a in args)
 
 
 def table(rows: list[tuple[Case, int, str]]) -> str:

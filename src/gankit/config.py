@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from gankit.configfile import load_yaml
+from gankit.configfile import load_yaml, yaml_data
 from gankit.errors import ConfigError, closest
 from gankit.registry import Registry, coerce, settings
 
@@ -133,8 +133,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value (e.g. --set optim.d.lr=1e-4), got '{text}'")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+    try:  # under a config file's bounds: an alias bomb in a --set value is refused, not expanded
+        value = yaml_data(raw, f"--set {key.strip()}") if raw.strip() else None
     except yaml.YAMLError:
         value = raw
     if isinstance(value, str):

@@ -62,29 +62,43 @@ def read_yaml_data(path: str | Path) -> Any:
         if size > MAX_BYTES:
             raise ConfigError(f"config file '{path}' is {size:,} bytes, over gankit's limit of {MAX_BYTES:,}: "
                               "a config is a page of settings")
-        loader = _Loader(path.read_text())
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read config file '{path}': {getattr(err, 'strerror', None) or err}") from None
+    try:
+        return yaml_data(text, f"config file '{path}'")
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{line}: fix the syntax") from None
+
+
+def yaml_data(text: str, what: str) -> Any:
+    """The plain data of YAML `text` under the same bounds as a config file (`what` names it in errors, e.g.
+    "--set description"): size, alias expansion, duplicate keys, depth, tags. A syntax error is a
+    yaml.YAMLError for the caller (a --set value that is not YAML is taken as text)."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{what} is {len(text):,} characters, over gankit's limit of {MAX_BYTES:,}: "
+                          "a config is a page of settings")
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
         if _weight(node, {}) > MAX_WEIGHT:
-            raise ConfigError(f"config file '{path}' expands to more than {MAX_WEIGHT:,} values (YAML aliases "
+            raise ConfigError(f"{what} expands to more than {MAX_WEIGHT:,} values (YAML aliases "
                               "repeating a section, or a recursive alias): write the settings out plainly")
         return loader.construct_document(node)
     except _Duplicate as dup:
-        raise ConfigError(f"config file '{path}' sets '{dup.key}' twice in one section (lines {dup.first} and "
+        raise ConfigError(f"{what} sets '{dup.key}' twice in one section (lines {dup.first} and "
                           f"{dup.second}): keep one") from None
     except RecursionError:
-        raise ConfigError(f"config file '{path}' is nested too deeply to be a config") from None
-    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} is nested too deeply to be a config") from None
+    except yaml.constructor.ConstructorError as err:  # e.g. !!python/object/apply: code, refused
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
-        if isinstance(err, yaml.constructor.ConstructorError):  # e.g. !!python/object/apply: code, refused
-            raise ConfigError(f"config file '{path}' uses a tag gankit does not load{line} ({_tag(err)}): "
-                              "a config is plain data (numbers, text, lists, sections)") from None
-        raise ConfigError(f"config file '{path}' is not valid YAML{line}: fix the syntax") from None
+        raise ConfigError(f"{what} uses a tag gankit does not load{line} ({_tag(err)}): "
+                          "a config is plain data (numbers, text, lists, sections)") from None
     finally:
         loader.dispose()
 

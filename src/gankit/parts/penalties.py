@@ -110,7 +110,7 @@ class R1(Penalty):
     weight: float = 10.0
     every: int = 1
     # An ensemble vmaps D's loss over its members: there the input gradient is torch.func.grad's (d_loss)
-    unsupported = {"compiled": _INPUT_GRAD["compiled"]}
+    unsupported: ClassVar[dict[str, str]] = {"compiled": _INPUT_GRAD["compiled"]}
 
     def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
         x = real.detach()
