@@ -331,6 +331,12 @@ def test_stacked_mnist_every_mode_but_lopsided_is_mode_collapse_and_in_between_u
     assert middle["verdict"] == "undertrained"
 
 
+def test_stacked_mnist_at_exactly_80_percent_of_the_floors_modes_is_mode_collapse_as_for_2d_and_classes():
+    edge = verdict("image", {**STACKED_FLOORS, "modes": 800, "mode_kl": 0.15}, [], STACKED_CONFIG)
+    assert edge["verdict"] == "mode collapse"
+    assert verdict("image", {**STACKED_FLOORS, "modes": 801, "mode_kl": 0.15}, [], STACKED_CONFIG)["verdict"] == "undertrained"
+
+
 # ---- 2-D: modes need a minimum share of high-quality samples (issue 14) ----------------------------------
 def _good_generator(modes_kept: int, n: int = 2500, seed: int = 0) -> np.ndarray:
     """`modes_kept` of the 25 modes, 1% of the samples off every mode (99% high quality)."""

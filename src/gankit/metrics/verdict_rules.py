@@ -55,7 +55,7 @@ COLLAPSE_MIN_PRECISION = 0.3
 # data shows and a mode KL within 0.1 nats of real's (PacGAN's best runs sit ~0.07 above uniform).
 CONVERGED_STACKED_MODES_FRACTION = 0.95
 CONVERGED_STACKED_KL = 0.1
-# Stacked MNIST collapse: fewer than 80% of the floor's modes (as 2-D), or a mode KL more than log(1/0.8) nats
+# Stacked MNIST collapse: at most 80% of the floor's modes (as 2-D and classes), or a mode KL more than log(1/0.8) nats
 # above the floor: the histogram is as uneven as one with a fifth of the modes empty.
 COLLAPSE_STACKED_KL = math.log(1 / 0.8)
 
@@ -157,7 +157,7 @@ def collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
         return None
     if kind == "image" and stacked_numbers(m) is not None:
         modes, floor, kl, kl_floor = stacked_numbers(m)  # type: ignore[misc]
-        if modes < COLLAPSE_MODES_FRACTION * floor or kl > kl_floor + COLLAPSE_STACKED_KL:
+        if modes <= COLLAPSE_MODES_FRACTION * floor or kl > kl_floor + COLLAPSE_STACKED_KL:
             return stacked_text(m)
         return None
     if kind == "image":
