@@ -33,7 +33,9 @@ TINY = {  # a few steps of every preset on small data
     "grid25-fast": ["data.points_per_mode=100", "train.steps=20"],
     "ring8-fast": ["data.points_per_mode=100", "train.steps=20"],
     "mnist-fast": ["data.limit=300", "log.eval_every=0", "train.steps=3"],
+    "fashion-mnist-fast": ["data.limit=300", "log.eval_every=0", "train.steps=3"],
 }
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 QUICK_LOG = ["log.every=2", "log.sample_every=10", "log.checkpoint_every=10"]
 
 
@@ -55,6 +57,8 @@ def test_every_preset_is_covered_here():
 
 @pytest.mark.parametrize("preset", sorted(TINY))
 def test_preset_trains_a_few_steps_from_the_cli(preset, tmp_path, capsys):
+    if preset.startswith("fashion") and not FASHION.is_file():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     out = tmp_path / "run"
     code = main(["train", "--preset", preset, "--out", str(out), "--no-progress", *_sets(TINY[preset] + QUICK_LOG)])
     assert code == 0
