@@ -3,8 +3,8 @@
 - ``dcgan-small``: a DCGAN at a quarter of the usual width. G: fc to 4w x 7 x 7, BN, ReLU, two 4x4 stride-2
   transposed convs (4w -> 2w -> C) with BN and ReLU between, tanh. D: two 4x4 stride-2 convs (C -> w -> 2w),
   LeakyReLU 0.2, no batch norm (so per-example penalties such as R1 apply), fc to one logit.
-  At w = 16 one iteration of batch 64 costs ~60 ms on one Zen 3 core, against ~400 ms at the usual w = 64:
-  on a CPU the width buys quality more slowly than iterations do (docs/presets.md, mnist-fast).
+  Narrow because on a CPU width buys quality more slowly than iterations do (docs/presets.md, mnist-fast:
+  wider models collapsed or trailed at the same wall time).
 """
 
 from torch import nn
