@@ -2,7 +2,9 @@
 
 The trials are every combination of the `--grid` values (`optim.d.lr=1e-4,1e-3`), of `--random N` points drawn
 from `--range` specs (`optim.d.lr=1e-5:1e-2:log`, reproducibly from `--random-seed`) and of `--seeds`; `--set`
-applies to all. Each trial's directory is named by its settings (`optim.d.lr=1e-4,reg.clip=0.01,seed=1`).
+applies to all; `--spec NAME` takes a sweep shipped with gankit instead, its trials listed one by one with
+their settings (`gankit.scale.specs`; e.g. post004, post 004's table). Each trial's directory is named by its
+settings (`optim.d.lr=1e-4,reg.clip=0.01,seed=1`) or by the spec.
 `OUT/sweep.json` lists the trials, so the same command resumes (finished trials are skipped, a half-trained one
 continues from its checkpoint) and another command into the same directory is refused. At the end the trials
 are compared as `gankit compare` does (`OUT/compare.html`), best first by the data's headline metric.
@@ -30,6 +32,7 @@ from typing import Any
 
 from gankit import config as configs
 from gankit.errors import ConfigError, GankitError, unknown_choice
+from gankit.scale.specs import spec_names
 from gankit.scale.trials import StopOn, run_local
 from gankit.store import rundir
 
@@ -161,9 +164,19 @@ def plan(grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range], n_rando
     return trials
 
 
+def explicit_trials(listed: Sequence[tuple[str, Sequence[str]]], seeds: int, base_seed: int = 0) -> list[Trial]:
+    """Trials listed by name and settings (a spec's): each as it is with one seed, else once per seed."""
+    if seeds == 1:
+        return [Trial(name, tuple(settings)) for name, settings in listed]
+    return [Trial(f"{name},seed={s}", (*settings, f"seed={s}")) for name, settings in listed
+            for s in range(base_seed, base_seed + seeds)]
+
+
 def build(source: str, overrides: Sequence[str], grid: Sequence[tuple[str, list[str]]], ranges: Sequence[Range],
-          n_random: int, seeds: int, out: str | Path | None, random_seed: int = 0) -> Sweep:
-    """Resolve and check every trial's config before anything is written."""
+          n_random: int, seeds: int, out: str | Path | None, random_seed: int = 0,
+          listed: Sequence[tuple[str, Sequence[str]]] | None = None) -> Sweep:
+    """Resolve and check every trial's config before anything is written. `listed`: trials given by name and
+    settings (a spec's) instead of the grid and random points."""
     from gankit.config import resolve_config
 
     base = resolve_config(source, list(overrides))
@@ -176,7 +189,10 @@ def build(source: str, overrides: Sequence[str], grid: Sequence[tuple[str, list[
             resolve_config(raw, [f"{key}={values[0]}"])
         except ConfigError as err:
             raise ConfigError(f"{flag} {key}: {err}") from None
-    trials = plan(grid, ranges, n_random, seeds, base.seed, random_seed)
+    if listed is not None:
+        trials = explicit_trials(listed, seeds, base.seed)
+    else:
+        trials = plan(grid, ranges, n_random, seeds, base.seed, random_seed)
     sweep = Sweep(Path(out) if out else Path("sweeps") / base.name, json.loads(json.dumps(raw)), trials)
     for trial in trials:
         trial_raw = configs.apply_overrides(raw, list(trial.overrides))
@@ -231,8 +247,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from gankit.training.trainer import Interrupted
     from gankit.view.compare import compare, terminal_table, write_html
 
-    if not (args.preset or args.config):
-        raise GankitError("say what to sweep: --preset NAME or --config FILE.yaml")
+    spec = None
+    if args.spec is not None:
+        from gankit.scale.specs import load_spec
+
+        spec = load_spec(args.spec)
+        if args.grid or args.ranges or args.random:
+            raise GankitError(f"--spec {args.spec} lists its own trials: drop --grid/--range/--random "
+                              "(--set still applies to every trial)")
+    elif not (args.preset or args.config):
+        raise GankitError("say what to sweep: --preset NAME, --config FILE.yaml or --spec NAME (a shipped sweep)")
     if args.backend not in BACKENDS:
         raise unknown_choice("backend", args.backend, BACKENDS)
     if args.seeds < 1:
@@ -252,8 +276,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     stop = StopOn(parse_stop_on(args.stop_on), args.stop_after)
     if args.backend == "ray":
         require_ray()
-    sweep = build(args.preset or args.config, args.overrides, grid, ranges, args.random, args.seeds, args.out,
-                  args.random_seed)
+    if spec is None:
+        sweep = build(args.preset or args.config, args.overrides, grid, ranges, args.random, args.seeds, args.out,
+                      args.random_seed)
+    else:
+        sweep = build(spec.preset, [*spec.overrides, *args.overrides], [], [], 0, args.seeds, args.out or spec.out,
+                      listed=[(t.name, t.overrides) for t in spec.trials])
     claim(sweep)
     states = [status(d, cfg) for d, cfg in zip(sweep.dirs(), sweep.configs)]
     todo = [(cfg, d) for cfg, d, s in zip(sweep.configs, sweep.dirs(), states) if s != "finished"]
@@ -267,11 +295,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             failed = run_ray(todo, sweep.out, stop, address=args.address, cpus=args.cpus_per_trial,
                              gpus=args.gpus_per_trial)
         elif todo:
-            run_local(todo, stop, workers=args.workers, stack=not args.no_ensemble)
+            run_local(todo, stop, workers=args.workers, stack=not args.no_ensemble and (spec is None or spec.ensemble))
     except Interrupted as err:
         raise Interrupted(f"{err}; or re-run this gankit sweep command: finished trials are skipped",
                           err.exit_code) from None
-    table = compare(sweep.dirs())
+    if spec is None:
+        table = compare(sweep.dirs())
+    else:  # each trial's label (the post's outcome) beside its verdict, and the spec's metrics beside the headline
+        labels = [t.label for t in spec.trials for _ in range(args.seeds)]
+        table = compare(sweep.dirs(), notes={t.name: text for t, text in zip(sweep.trials, labels)},
+                        note_title=spec.label_title, extra_metrics=spec.metrics)
     print(terminal_table(table))
     print(f"\n{write_html(table, sweep.out / 'compare.html')}")
     for line in failed:
@@ -292,6 +325,7 @@ def add_parser(commands: Any) -> None:
     source = sweep.add_mutually_exclusive_group()
     source.add_argument("--preset", help="preset name (see `gankit presets`)")
     source.add_argument("--config", help="YAML config file")
+    source.add_argument("--spec", help=f"a sweep shipped with gankit, its trials listed ({', '.join(spec_names())})")
     sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                        help="values of one setting to try (repeatable: every combination)")
     sweep.add_argument("--random", type=int, default=0, metavar="N", help="draw N points from the --range specs")

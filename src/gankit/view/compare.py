@@ -8,8 +8,8 @@ the run's final picture. Printed as a table in the terminal and written as a sor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +30,27 @@ class Comparison:
     settings: list[str]  # dotted keys whose values differ between the runs
     values: list[dict[str, Any]]  # each run's flat settings
     metrics: list[tuple[str, str]]  # the headline metrics (name, 'min'/'max') of the runs' data kinds
+    extra: list[str] = field(default_factory=list)  # more metrics.json values, as columns after the headline
+    notes: list[str] | None = None  # one text per run (a sweep spec's label), as the last column
+    note_title: str = "note"
 
     def metric(self, run: RunSummary, name: str) -> float | None:
         return run.headline_value() if run.headline and run.headline[0] == name else None
+
+    @staticmethod
+    def value(run: RunSummary, name: str) -> Any:
+        value = (run.metrics or {}).get(name)
+        return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
 
 
 def _is_setting(key: str) -> bool:
     return not any(key == skip or (skip.endswith(".") and key.startswith(skip)) for skip in NOT_SETTINGS)
 
 
-def compare(run_dirs: Sequence[str | Path]) -> Comparison:
-    """Read the runs and find what differs; rows are ordered best first when they share a headline metric."""
+def compare(run_dirs: Sequence[str | Path], notes: Mapping[str, str] | None = None, note_title: str = "note",
+            extra_metrics: Sequence[str] = ()) -> Comparison:
+    """Read the runs and find what differs; rows are ordered best first when they share a headline metric.
+    `notes`: a text per run directory name (a column titled `note_title`); `extra_metrics`: more columns."""
     # An ensemble's output directory stands for its members (so `gankit compare runs/*` takes it in).
     paths = [m for path in run_dirs for m in (rundir.ensemble_members(Path(path)) or [path])]
     runs = [load_summary(path) for path in paths]
@@ -57,18 +67,21 @@ def compare(run_dirs: Sequence[str | Path]) -> Comparison:
         keys = [run.rank_key() for run in runs]
         order = sorted(range(len(runs)), key=lambda i: (keys[i] is None, [-v for v in keys[i] or ()]))
         runs, values = [runs[i] for i in order], [values[i] for i in order]
-    return Comparison(runs, differing, values, metrics)
+    texts = None if notes is None else [notes.get(run.path.name, "") for run in runs]
+    extra = [m for m in extra_metrics if all(m != name for name, _ in metrics)]
+    return Comparison(runs, differing, values, metrics, extra, texts, note_title)
 
 
 def rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
     """(header, rows) as texts: the terminal table and the page's columns."""
     header = ["run", *c.settings, "step", *(f"{m} ({'lower' if d == 'min' else 'higher'} better)" for m, d in c.metrics),
-              "verdict"]
+              *c.extra, "verdict", *([c.note_title] if c.notes is not None else [])]
     body = []
-    for run, flat in zip(c.runs, c.values):
-        cells = [run.name, *(format_value(flat.get(k)) for k in c.settings), f"{run.step:,}"]
+    for k, (run, flat) in enumerate(zip(c.runs, c.values)):
+        cells = [run.name, *(format_value(flat.get(key)) for key in c.settings), f"{run.step:,}"]
         cells += [format_value(c.metric(run, m)) for m, _ in c.metrics]
-        body.append([*cells, run.verdict])
+        cells += [format_value(c.value(run, m)) for m in c.extra]
+        body.append([*cells, run.verdict, *([c.notes[k]] if c.notes is not None else [])])
     return header, body
 
 
@@ -93,13 +106,16 @@ def write_html(c: Comparison, out: str | Path) -> Path:
     header, _ = rows(c)
     head = "".join(f"<th>{esc(h)}</th>" for h in header) + "<th class=\"nosort\">final picture</th>"
     body = []
-    for run, flat in zip(c.runs, c.values):
+    for k, (run, flat) in enumerate(zip(c.runs, c.values)):
         cells = [f"<td><b>{esc(run.name)}</b><br><code>{esc(run.path)}</code></td>"]
         cells += [_num_cell(flat.get(k), format_value(flat.get(k))) for k in c.settings]
         cells.append(_num_cell(run.step, f"{run.step:,}"))
         cells += [_num_cell(c.metric(run, m), format_value(c.metric(run, m))) for m, _ in c.metrics]
+        cells += [_num_cell(c.value(run, m), format_value(c.value(run, m))) for m in c.extra]
         cells.append(f'<td class="evidence">{verdict_badge(run.verdict)}'
                      f'<br><span class="note">{esc(run.evidence)}</span></td>')
+        if c.notes is not None:
+            cells.append(f"<td>{esc(c.notes[k])}</td>")
         picture = run.final_picture
         thumb = (img(image_uri(picture, width=2 * THUMB), f"{run.name} final picture", width=THUMB, css="thumb")
                  if picture else "-")
