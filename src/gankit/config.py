@@ -28,6 +28,9 @@ RECORD_KEYS = ("versions", "machine", "run_id")  # run_id: the .gankit-run marke
 class LatentConfig:
     dim: int = 100
     dist: Literal["uniform01", "uniform", "normal"] = "normal"  # U[0,1), U[-1,1), N(0,1)
+    # K > 0: a class-conditional GAN on labelled images with K classes (gankit.models.conditional): G draws the
+    # class as the argmax of its first K latent coordinates, D is a projection discriminator
+    classes: int = 0
 
 
 @dataclass
@@ -351,6 +354,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.minutes must be a positive number of minutes (or null for no budget), got {t.minutes}")
     if not 0.0 <= t.g_ema < 1.0:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
+    classes = config.latent.classes  # at most 100: the class plane's levels stay distinct in bf16
+    if classes and not (2 <= classes <= min(100, config.latent.dim)):
+        raise ConfigError(f"latent.classes must be 0 (unconditional) or from 2 to min(100, latent.dim="
+                          f"{config.latent.dim}) (G reads its class from the first K latent coordinates), got {classes}")
     if config.runtime.threads is not None and config.runtime.threads < 1:
         raise ConfigError(f"runtime.threads must be at least 1, got {config.runtime.threads}")
     from gankit.limits import check_config

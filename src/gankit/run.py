@@ -15,7 +15,7 @@ from gankit.config import settings
 from gankit.data import build_data
 from gankit.errors import GankitError, RunDirError
 from gankit.metrics.diagnosis import verdict
-from gankit.models import build_generator
+from gankit.models.conditional import generator_for
 from gankit.models.latent import sample_latent
 from gankit.store import checkpoint, rundir
 from gankit.view.plots import plot_samples
@@ -60,7 +60,7 @@ class Run:
     def generator(self) -> torch.nn.Module:
         """The trained generator, on the CPU, in eval mode."""
         cfg = self.config
-        G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, tuple(self.data.shape))
+        G = generator_for(cfg, tuple(self.data.shape))
         # The weight average, when the run keeps one, is the better generator (train.g_ema).
         try:
             G.load_state_dict(self._checkpoint.get("generator_ema", self._checkpoint["generator"]))

@@ -98,6 +98,9 @@ def _final_weights(run_dir: Path) -> dict:
         ("lsgan-mnist", ["data.limit=200", "train.batch_size=16", "train.steps=14"]),
         # the conv fast path: sub-pixel upsampling, channels_last, Dropout2d
         ("dcgan-mnist-pytorch-gan", ["data.limit=200", "train.batch_size=16", "train.steps=14"]),
+        # class-conditional: the labels' planes ride with the shuffled batches; G's weight average
+        ("mnist-fast", ["data.limit=200", "train.batch_size=16", "train.steps=14", "latent.classes=10",
+                        "train.minutes=null"]),
         # Keras decay schedulers, weight clipping, 2-D data; a 1-D sampler with the sorted view
         ("wgan-grid25", ["data.points_per_mode=20", "train.batch_size=64", "train.steps=14"]),
         ("gan-1d", ["train.steps=14"]),

@@ -109,6 +109,13 @@ class DataSource:
             raise ValueError("DataSource labels must have one entry per stored example")
 
     @property
+    def num_classes(self) -> int | None:
+        """How many classes the labels name (None: unlabelled)."""
+        if self.labels is None:
+            return None
+        return len(self.info["classes"]) if "classes" in self.info else int(self.labels.max()) + 1
+
+    @property
     def traits(self) -> DataTraits | None:
         """The traits its data part declared (None for a source built outside the DATA registry)."""
         return data_traits(self.name)
@@ -130,9 +137,11 @@ class DataSource:
         return batch.to(torch.float32) * ((hi - lo) / 255.0) + lo
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Model space -> displayable: images float in [0, 1] (clamped); points as is."""
+        """Model space -> displayable: images float in [0, 1] (clamped); points as is. Planes beyond the data's
+        channels (a class-conditional G's class plane, `gankit.models.conditional`) are not part of the picture."""
         if self.kind != "image":
             return x
+        x = x[:, : self.shape[0]]
         lo, hi = self.pixel_range  # type: ignore[misc]
         return ((x.to(torch.float32) - lo) / (hi - lo)).clamp(0.0, 1.0)
 

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 
 from gankit import __version__
-from gankit.config import settings
 from gankit.errors import RunDirError
 from gankit.store import guard
 
@@ -80,7 +79,7 @@ def load_generator(path: str | Path, ema: bool = True) -> tuple[torch.nn.Module,
     from safetensors.torch import load_file
 
     from gankit import config as configs
-    from gankit.models import build_generator
+    from gankit.models.conditional import generator_for
 
     meta = read_metadata(path)
     cfg = configs.from_dict(json.loads(meta["config"]))
@@ -88,7 +87,7 @@ def load_generator(path: str | Path, ema: bool = True) -> tuple[torch.nn.Module,
     tensors = load_file(str(path))
     part = "generator_ema" if ema and any(k.startswith("generator_ema.") for k in tensors) else "generator"
     weights = {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}
-    G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, shape)
+    G = generator_for(cfg, shape)
     G.load_state_dict(weights)
     return G.eval(), cfg
 

@@ -14,6 +14,7 @@ import torch
 
 from gankit.data import DataSource
 from gankit.errors import ConfigError
+from gankit.models.conditional import class_plane
 
 
 class Batcher:
@@ -27,6 +28,7 @@ class Batcher:
         seed: int,
         device: torch.device,
         shard: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        classes: int = 0,
     ) -> None:
         self.data = data
         self.batch_size = batch_size  # the global batch; `shard` keeps this rank's slice of it (torchrun)
@@ -34,6 +36,9 @@ class Batcher:
         self.sampling = sampling
         self.seed = seed
         self.device = device
+        # class-conditional runs: each real example carries its label as one more plane (models/conditional.py)
+        self.labels = data.labels.to(device) if classes else None
+        self.classes = classes
         self._epoch_cached: int | None = None
         self._perm: torch.Tensor | None = None
         if data.finite:
@@ -61,7 +66,11 @@ class Batcher:
         else:
             epoch, i = divmod(step, self.steps_per_epoch)
             index = self._permutation(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
-        return self.data.to_model(self.examples[self.shard(index).to(self.device)])
+        index = self.shard(index).to(self.device)
+        x = self.data.to_model(self.examples[index])
+        if self.labels is None:
+            return x
+        return torch.cat([x, class_plane(self.labels[index], self.classes, x)], 1)
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._epoch_cached:

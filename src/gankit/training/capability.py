@@ -54,6 +54,14 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
         kinds = getattr(part, "data_kinds", None)
         if kinds is not None and data_kind is not None and data_kind not in kinds:
             return f"augment '{config.augment['name']}' on {data_kind} data (it is for {', '.join(kinds)})"
+    if config.latent.classes:  # the class plane rides with every image (gankit.models.conditional)
+        if config.augment["name"] != "none":
+            return (f"augment '{config.augment['name']}' with latent.classes (it would move or cut the class plane): "
+                    "set augment.name=none or latent.classes=0")
+        if "gp" in config.reg:
+            return "reg.gp with latent.classes (its real/fake interpolates would mix two class planes): use reg.r1"
+        if path in ("compiled", "ensemble"):
+            return "class-conditional models (latent.classes): train them eagerly, one at a time"
     if path == "eager":
         return None
     if t.skip_nonfinite:

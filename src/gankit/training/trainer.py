@@ -27,7 +27,7 @@ from gankit.config import Config, settings
 from gankit.data import build_data
 from gankit.errors import ConfigError, GankitError, WriteError
 from gankit.machine import emulated_bf16_warning, native_bf16, resolve_precision
-from gankit.models import build_discriminator, build_generator
+from gankit.models.conditional import check_classes, discriminator_for, generator_for
 from gankit.models.latent import sample_latent
 from gankit.parts.augment import AUGMENTATIONS
 from gankit.parts.objectives import OBJECTIVES
@@ -80,6 +80,7 @@ class Trainer(Snapshots, Evaluating):
         self.data = build_data(cfg.data["name"], settings(cfg.data))
         if self.data.origin and self.dist.is_main:
             print(f"data: {self.data.origin}")
+        check_classes(cfg.latent.classes, self.data.num_classes, cfg.data["name"])
         self.batcher = Batcher(
             self.data,
             cfg.train.batch_size,
@@ -88,12 +89,12 @@ class Trainer(Snapshots, Evaluating):
             seed=cfg.seed,
             device=self.device,
             shard=self.dist.shard if self.dist.enabled else None,
+            classes=cfg.latent.classes,
         )
         if cfg.train.d_input != "sample" and self.data.shape != (1,):
             raise ConfigError(f"train.d_input '{cfg.train.d_input}' is for 1-D data; use train.d_input: sample")
 
-        self.G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, self.data.shape)
-        self.D = build_discriminator(cfg.discriminator["name"], settings(cfg.discriminator), cfg.d_in_shape(self.data.shape))
+        self.G, self.D = generator_for(cfg, self.data.shape), discriminator_for(cfg, self.data.shape)
         _check_output_range(self.G, cfg, self.data)
         self.penalties = build_penalties(cfg.reg)
         for penalty in self.penalties:
