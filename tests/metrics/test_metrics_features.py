@@ -9,6 +9,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from gankit.metrics import features
+from gankit.metrics.classes import confident_coverage, reference_shares
 from gankit.metrics.features import (
     class_metrics,
     density_coverage,
@@ -327,6 +328,25 @@ def test_class_metrics_bad_input():
         class_metrics(np.array([], dtype=int), num_classes=10)
     with pytest.raises(ValueError, match="num_classes"):
         class_metrics(np.array([0]), num_classes=0)
+
+
+def test_class_coverage_holds_each_class_to_the_rate_real_data_is_confidently_predicted():
+    # 1,000 samples, 4 classes. Real held-out images are confidently "class 3" only 5% of the time (a shirt on
+    # Fashion-MNIST); the others 30%. With a fifth of that rate as the bar: class 3 needs ceil(0.2 * 1000 * 0.05)
+    # = 10 confident samples, the others 60.
+    predicted = np.repeat([0, 1, 2, 3], [300, 300, 300, 100])
+    confidence = np.ones(1000)
+    confidence[900:988] = 0.5  # 12 of the 100 class-3 samples confident
+    real_pred = np.repeat([0, 1, 2, 3], [300, 300, 300, 100])
+    real_conf = np.ones(1000)
+    real_conf[900:950] = 0.5  # real: 50 of 100 class-3 images confident -> rate 0.05
+    shares = reference_shares(real_pred, real_conf, 4)
+    assert shares.tolist() == [0.3, 0.3, 0.3, 0.05]
+    assert confident_coverage(predicted, confidence, 4, reference=shares)["class_coverage"] == 1.0
+    # Held to 1/K instead (50 needed), class 3's 12 confident samples would read as a lost class.
+    assert confident_coverage(predicted, confidence, 4)["class_coverage"] == 0.75
+    confidence[988:991] = 0.5  # 9 confident: below real's fifth
+    assert confident_coverage(predicted, confidence, 4, reference=shares)["class_coverage"] == 0.75
 
 
 def _closed_ball_recall(real: np.ndarray, fake: np.ndarray, k: int) -> float:

@@ -20,7 +20,7 @@ import torch
 
 from gankit.data.base import DataSource
 from gankit.errors import GankitError
-from gankit.metrics.classes import class_metrics, confident_coverage
+from gankit.metrics.classes import class_metrics, confident_coverage, reference_shares
 from gankit.metrics.classifier import SmallCNN, data_key, fingerprint
 from gankit.metrics.features import (
     frechet_distance,
@@ -110,11 +110,11 @@ _K_PR, _K_DC = 3, 5  # the k of precision/recall and of density/coverage (their 
 
 def _metrics(
     real: np.ndarray, fake: np.ndarray, fake_pred: np.ndarray, fake_conf: np.ndarray, num_classes: int,
-    real_radii: dict[int, np.ndarray],
+    real_radii: dict[int, np.ndarray], reference: np.ndarray,
 ) -> dict[str, Any]:
     manifold = prdc(real, fake, k_pr=_K_PR, k_dc=_K_DC, real_radii=real_radii)
     kid_mean, kid_std = kernel_inception_distance(real, fake)
-    classes = confident_coverage(fake_pred, fake_conf, num_classes)
+    classes = confident_coverage(fake_pred, fake_conf, num_classes, reference=reference)
     return {
         FID_LENET: frechet_distance(real, fake),
         KID_LENET: kid_mean,
@@ -191,12 +191,14 @@ def metrics_from_features(
     conf = np.ones(n_fake) if fake_conf is None else np.asarray(fake_conf, dtype=np.float64)
     # The real set's k-NN radii are the costly part of P/R and D/C: computed once for both, and both calls.
     radii = knn_sq_radii(real.train, [_K_PR, _K_DC])
-    out = _metrics(real.train, fake_f, fake_pred, conf, num_classes, radii)
+    shares = reference_shares(real.test_pred, real.test_conf, num_classes)  # per class, held-out data's sure rate
+    out = _metrics(real.train, fake_f, fake_pred, conf, num_classes, radii, shares)
     m = min(n_fake, n_test)
     rng = np.random.default_rng(seed)
     subsets = [rng.choice(n_test, m, replace=False) for _ in range(FLOOR_DRAWS if m < n_test else 1)]
     first = subsets[0]
-    floor = _metrics(real.train, real.test[first], real.test_pred[first], real.test_conf[first], num_classes, radii)
+    floor = _metrics(real.train, real.test[first], real.test_pred[first], real.test_conf[first], num_classes, radii,
+                     shares)
     out.update({floor_key(key): value for key, value in floor.items() if key != KID_LENET_STD})
     fids = [frechet_distance(real.train, real.test[idx]) for idx in subsets]
     fid_floor, fid_std = float(np.mean(fids)), float(np.std(fids))
