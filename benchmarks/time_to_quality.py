@@ -110,11 +110,11 @@ def _generator(who: str, preset: str, state: dict) -> tuple[torch.nn.Module, int
         G: torch.nn.Module = PGGenerator()
         G.load_state_dict(state)
         return G.eval(), 100, "normal"
-    from gankit.config import resolve_config, settings
-    from gankit.models import build_generator
+    from gankit.config import resolve_config
+    from gankit.models.conditional import generator_for
 
     cfg = resolve_config(preset, [])
-    G = build_generator(cfg.generator["name"], settings(cfg.generator), cfg.latent.dim, (1, 28, 28))
+    G = generator_for(cfg, (1, 28, 28))  # class-conditional presets: G appends its class plane (dropped below)
     G.load_state_dict(state)
     return G.eval(), cfg.latent.dim, cfg.latent.dist
 
@@ -129,7 +129,7 @@ def score(who: str, preset: str, path: Path) -> dict:
     G, z_dim, dist = _generator(who, preset, snap["state"])
     rng = torch.Generator().manual_seed(1234)
     x = torch.cat([G(sample_latent(1000, z_dim, dist, rng, torch.device("cpu"))) for _ in range(N_EVAL // 1000)])
-    x01 = ((x.float() + 1) / 2).clamp(0, 1)
+    x01 = ((x[:, :1].float() + 1) / 2).clamp(0, 1)  # the image plane (a conditional G's class plane dropped)
     if x01.shape[-1] != 28:
         x01 = F.interpolate(x01, size=(28, 28), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
     with torch.enable_grad():  # a cold cache trains the classifier first

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", default=None,
                         help="output PNG (default samples.png, or interpolation.png with --interpolate)")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--class", dest="label", default=None, metavar="C",
+                        help="class-conditional runs: samples of class C only (its index or name, e.g. 7 or trouser)")
     sample.add_argument("--interpolate", action="store_true",
                         help="image runs: rows of images along latent walks between random points")
     evaluate = commands.add_parser("eval", help="metrics of a trained run for its data kind (writes metrics.json)")
@@ -166,7 +168,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         n = args.n or 64
         title = picture_title(load_summary(run.path), f"{n:,} samples")
-        path = run.save_samples(Path(args.output or "samples.png"), n=n, seed=args.seed, title=title)
+        label = int(args.label) if args.label is not None and args.label.isdigit() else args.label
+        if label is not None:
+            run.class_index(label)  # a wrong class is one line before any work
+            title = f"{title} · class {label}"
+        path = run.save_samples(Path(args.output or "samples.png"), n=n, seed=args.seed, title=title, label=label)
     print(path)
     return 0
 

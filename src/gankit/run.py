@@ -15,7 +15,7 @@ from gankit.config import settings
 from gankit.data import build_data
 from gankit.errors import GankitError, RunDirError
 from gankit.metrics.diagnosis import verdict
-from gankit.models.conditional import generator_for
+from gankit.models.conditional import generator_for, with_class
 from gankit.models.latent import sample_latent
 from gankit.store import checkpoint, rundir
 from gankit.view.plots import plot_samples
@@ -70,12 +70,27 @@ class Run:
         return G.eval()
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, raw: bool = False) -> torch.Tensor:
-        """n samples from the generator: images as float in [0, 1], points as they are (raw=True: model space)."""
+    def sample(self, n: int, seed: int = 0, raw: bool = False, label: int | str | None = None) -> torch.Tensor:
+        """n samples from the generator: images as float in [0, 1], points as they are (raw=True: model space).
+        `label` (class-conditional runs): only that class, by index or by the data's class name."""
         rng = torch.Generator().manual_seed(seed)
         z = sample_latent(n, self.config.latent.dim, self.config.latent.dist, rng, torch.device("cpu"))
+        if label is not None:
+            z = with_class(z, self.config.latent.classes, self.class_index(label))
         x = self.generator(z).float()
         return x if raw else self.data.from_model(x)
+
+    def class_index(self, label: int | str) -> int:
+        """The index of class `label` (an index or one of the data's class names); one line when there is none."""
+        classes = self.config.latent.classes
+        if not classes:
+            raise GankitError(f"'{self.path}' is not class-conditional (latent.classes is 0): sample it without a class")
+        names = [str(c) for c in self.data.info.get("classes", range(classes))]
+        if str(label) in names:
+            return names.index(str(label))
+        if isinstance(label, int) and 0 <= label < classes:
+            return label
+        raise GankitError(f"class '{label}' is not one of this run's {classes} classes: {', '.join(names)}")
 
     def evaluate(
         self, n: int | None = None, seed: int = 0, write: bool = True, max_points: int | None = None,
@@ -102,9 +117,10 @@ class Run:
         """{'verdict', 'evidence'} from `metrics` (None: the last eval row, if any), the history and the config."""
         return verdict(measures.kind_of(self.data), metrics, self.history, self.config)
 
-    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None) -> Path:
-        """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter."""
-        fake = self.sample(n, seed=seed, raw=True)
+    def save_samples(self, path: str | Path, n: int = 64, seed: int = 0, title: str | None = None,
+                     label: int | str | None = None) -> Path:
+        """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter (`label`: one class only)."""
+        fake = self.sample(n, seed=seed, raw=True, label=label)
         title = title or f"{self.config.name} · step {self.step:,} · {n:,} samples"
         return plot_samples(self.data, fake, Path(path), title=title)
 

@@ -16,6 +16,7 @@ from gankit.models.conditional import (
     discriminator_for,
     generator_for,
     read_class,
+    with_class,
 )
 from gankit.presets import load_preset
 from gankit.training.batching import Batcher
@@ -101,3 +102,30 @@ def test_a_conditional_run_samples_images_of_the_data_shape(tmp_path):
                                   "train.minutes=null"])
     assert run.sample(8).shape == (8, 1, 28, 28)
     assert run.generator.out_shape == (2, 28, 28)
+
+
+def test_with_class_moves_each_rows_largest_head_coordinate_to_the_class_and_keeps_its_values():
+    z = torch.randn(2000, 64, generator=torch.Generator().manual_seed(0))
+    moved = with_class(z, 10, 7)
+    assert torch.equal(moved[:, :10].argmax(1), torch.full((2000,), 7))
+    assert torch.equal(moved[:, :10].sort(1).values, z[:, :10].sort(1).values)  # a permutation of each row's head
+    assert torch.equal(moved[:, 10:], z[:, 10:])
+    already = z[:, :10].argmax(1) == 7
+    assert torch.equal(moved[already], z[already])
+
+
+def test_sampling_one_class_by_index_or_name_and_wrong_classes_in_one_line(tmp_path, capsys):
+    from gankit.cli import main
+
+    run_dir = tmp_path / "run"
+    gankit.train("mnist-fast", out=run_dir, progress=False,
+                 overrides=["latent.classes=10", "data.limit=200", "train.batch_size=16", "train.steps=2",
+                            "train.minutes=null"])
+    run = gankit.load_run(run_dir)
+    assert read_class(run.sample(6, raw=True, label=3), 10).tolist() == [3] * 6
+    assert read_class(run.sample(6, raw=True, label="3"), 10).tolist() == [3] * 6  # the data's class name
+    assert main(["sample", str(run_dir), "--class", "12", "-o", str(tmp_path / "x.png")]) == 2
+    assert "not one of this run's 10 classes" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+    assert main(["sample", str(run_dir), "--class", "4", "-n", "4", "-o", str(tmp_path / "four.png")]) == 0
+    assert (tmp_path / "four.png").is_file()

@@ -40,6 +40,18 @@ def read_class(x: torch.Tensor, classes: int) -> torch.Tensor:
     return ((value + 1.0) * ((classes - 1) / 2.0)).round().long().clamp(0, classes - 1)
 
 
+def with_class(z: torch.Tensor, classes: int, label: int) -> torch.Tensor:
+    """`z` with each row's largest of its first `classes` coordinates swapped into position `label`: a draw
+    from the latent distribution given that G picks class `label` (the coordinates are exchangeable)."""
+    z = z.clone()
+    head, rows = z[:, :classes], torch.arange(len(z))
+    top = head.argmax(1)
+    high, there = head[rows, top].clone(), head[rows, label].clone()
+    head[rows, top] = there
+    head[rows, label] = high
+    return z
+
+
 def check_classes(classes: int, labelled: int | None, data_name: str) -> None:
     """`latent.classes` must equal the labelled data's class count (`labelled`; None: the data has no labels)."""
     if classes == 0:
