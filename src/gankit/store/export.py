@@ -75,7 +75,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 def load_generator(path: str | Path, ema: bool = True) -> tuple[torch.nn.Module, Any]:
     """(generator in eval mode on the CPU, its Config) from an exported file; the weight average when the
-    file has one and `ema`."""
+    file has one and `ema`. A class-conditional G (config latent.classes > 0) appends its class plane to the
+    image: the picture is `G(z)[:, :-1]`, the class `gankit.models.conditional.read_class(G(z), K)`."""
     from safetensors.torch import load_file
 
     from gankit import config as configs
