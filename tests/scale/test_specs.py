@@ -42,7 +42,7 @@ def test_post004_lists_the_posts_settings_and_every_trial_validates():
             alone.optim, alone.reg, alone.train.d_steps, alone.generator, alone.loss)
     labels = [t.label for t in spec.trials]
     assert labels[:5] == ["failed"] * 5 and "off the screen" in labels[5] and "half-success" in labels[6]
-    assert spec.metrics == ("high_quality", "reverse_kl")
+    assert spec.metrics == ("modes_pacgan", "high_quality", "reverse_kl")
     # Seeds repeat every trial under its name
     _, seeded = _build(seeds=2)
     assert [t.name for t in seeded.trials[:2]] == [f"{spec.trials[0].name},seed=0", f"{spec.trials[0].name},seed=1"]
@@ -87,7 +87,8 @@ def test_a_tiny_run_of_post004_trains_every_trial_and_compares_them_with_the_pos
         assert metrics["step"] == 4 and metrics["verdict"]
     assert "trained one after another" not in printed and "stacked" not in printed  # the spec says ensemble: false
     header = next(line for line in printed.splitlines() if line.startswith("run "))
-    for column in ("modes (higher better)", "high_quality", "reverse_kl", "verdict", "the post", "train.d_steps"):
+    for column in ("modes (higher better)", "modes_pacgan", "high_quality", "reverse_kl", "verdict", "the post",
+                   "train.d_steps"):
         assert column in header
     row = next(line for line in printed.splitlines() if line.startswith("6-lr1e-3"))
     assert row.endswith("failed: G's distribution moved off the screen")

@@ -53,9 +53,6 @@ class Spec:
     label_title: str
     metrics: tuple[str, ...]
 
-    def labels(self) -> dict[str, str]:
-        return {t.name: t.label for t in self.trials}
-
 
 def _folder() -> Any:
     return resources.files("gankit.presets").joinpath(FOLDER)
