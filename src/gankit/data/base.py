@@ -141,7 +141,8 @@ class DataSource:
         channels (a class-conditional G's class plane, `gankit.models.conditional`) are not part of the picture."""
         if self.kind != "image":
             return x
-        x = x[:, : self.shape[0]]
+        if x.dim() == len(self.shape) + 1 and x.shape[1] > self.shape[0]:
+            x = x[:, : self.shape[0]]
         lo, hi = self.pixel_range  # type: ignore[misc]
         return ((x.to(torch.float32) - lo) / (hi - lo)).clamp(0.0, 1.0)
 
