@@ -151,6 +151,18 @@ def test_conv_gan_with_batch_norm_spectral_norm_and_weight_average_keeps_the_ran
     assert [row["step"] for row in _history(tmp_path / "run")] == [1, 2, 3]
 
 
+@pytest.mark.slow  # torchrun: 2 processes, then one MNIST evaluation
+def test_a_class_conditional_run_keeps_the_ranks_equal(tmp_path):
+    settings = ["latent.classes=10", "data.limit=200", "train.batch_size=16", "train.steps=3", "train.minutes=null",
+                "log.every=1", "log.sample_every=3", "log.checkpoint_every=3", "runtime.threads=1"]
+    proc = _torchrun(["--preset", "mnist-fast", "--out", "run", *_sets(settings)], tmp_path, trace=tmp_path / "trace")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0, rank1 = _traces(tmp_path / "trace")
+    assert rank0 == rank1 and len(rank0) == 3  # G (with its projection D's embedding beside D) equal on both ranks
+    assert any(k.endswith("embed.weight") for k in _weights(tmp_path / "run"))
+    assert [row["step"] for row in _history(tmp_path / "run") if "loss_d" in row] == [1, 2, 3]
+
+
 @pytest.mark.slow  # torchrun: 2 processes
 def test_a_failure_on_rank_0_stops_every_rank_with_one_line(tmp_path):
     (tmp_path / "taken").mkdir()
