@@ -245,6 +245,18 @@ def test_mlp_elu_post_004():
     assert g(torch.randn(3, 4)).shape == (3, 1, 8, 8)
 
 
+def test_mlp_elu_scale_multiplies_the_linear_output_and_adds_no_weights():
+    torch.manual_seed(0)
+    plain = build_generator("mlp-elu", {}, z_dim=4, out_shape=(2,))
+    scaled = build_generator("mlp-elu", {"scale": 2.5}, z_dim=4, out_shape=(2,))
+    scaled.load_state_dict(plain.state_dict())  # same keys: a scale is not a weight
+    z = torch.randn(6, 4)
+    torch.testing.assert_close(scaled(z), 2.5 * plain(z))
+    for bad in ({"scale": 0.0}, {"scale": -1.0}, {"scale": 2.0, "output": "tanh"}):
+        with pytest.raises(ConfigError, match="scale must be > 0 and needs output 'linear'"):
+            build_generator("mlp-elu", bad, z_dim=4, out_shape=(2,))
+
+
 def test_discriminator_batchnorm_can_be_removed():
     for name, shape in [
         ("lsgan", (1, 28, 28)),

@@ -9,6 +9,8 @@ from typing import Literal
 
 from torch import nn
 
+from gankit.errors import ConfigError
+
 from gankit.models.base import (
     DISCRIMINATORS,
     GENERATORS,
@@ -18,7 +20,7 @@ from gankit.models.base import (
     numel,
 )
 from gankit.models.init import InitScheme
-from gankit.models.layers import ELU
+from gankit.models.layers import ELU, Scale
 
 _ACTIVATIONS = {
     "elu": ELU,
@@ -152,18 +154,25 @@ def mlp_elu_generator(
     depth: int = 3,
     activation: Activation = "elu",
     output: Literal["linear", "tanh", "sigmoid"] = "linear",
+    scale: float = 1.0,
     init: InitScheme = "glorot",
 ) -> Generator:
     """Post 004 (WGAN on 25 Gaussians, Keras): z -> [Linear(hidden) + ELU] x depth -> Linear.
 
-    `output` adds a final tanh or sigmoid (e.g. for images); the post's is linear.
+    `output` adds a final tanh or sigmoid (e.g. for images); the post's is linear. `scale` multiplies a
+    linear output by a fixed factor, about the data's standard deviation (2.83 for the 5x5 grid): the
+    reference WGAN-GP toy code divides its data by that instead; either way G need not grow its last
+    layer from ~0.1 to the data's spread one Adam step at a time.
     """
     check_settings("generator", "mlp-elu", hidden=hidden, depth=depth)
+    if not scale > 0 or (scale != 1.0 and output != "linear"):
+        raise ConfigError(f"generator 'mlp-elu': scale must be > 0 and needs output 'linear', got scale {scale} "
+                          f"with output '{output}'")
     last, output_range = _OUTPUTS[output]
     net = nn.Sequential(
         *_stack(z_dim, hidden, depth, activation),
         nn.Linear(hidden, numel(out_shape)),
-        last(),
+        last() if scale == 1.0 else Scale(scale),
     )
     return Generator(net, out_shape, output_range, init)
 
