@@ -401,6 +401,9 @@ CASES: list[Case] = [
     # -- config limits: no alias bomb, no duplicate key
     Case("config-bomb-description", "YAML alias bomb under a known key (description)",
          ("train", "--config", "bomb.yaml"), "expands to more than", _write("bomb.yaml", _bomb("description"))),
+    Case("config-bomb-anchors-inside", "YAML alias bomb whose anchors all live inside description (the issue's case)",
+         ("train", "--config", "bomb.yaml"), "expands to more than",
+         _write("bomb.yaml", "name: bomb\ndescription: " + _flow_bomb() + "\ntrain: {steps: 3}\n")),
     Case("config-bomb-unknown", "YAML alias bomb under an unknown key", ("train", "--config", "bomb.yaml"),
          "expands to more than", _write("bomb.yaml", _bomb("lulz"))),
     Case("config-bomb-nested", "YAML alias bomb inside a section (data.name)", ("train", "--config", "bomb.yaml"),

@@ -33,6 +33,7 @@ from gankit.config import Config, resolve_config
 from gankit.errors import GankitError
 from gankit.store import rundir
 from gankit.store.rundir import open_run_dir
+from gankit.training import fastpath
 from gankit.training.capability import check_members
 from gankit.training.players import update_ema
 from gankit.training.trainer import Trainer
@@ -94,6 +95,8 @@ class Ensemble:
     def __init__(self, configs: Sequence[Config], run_dirs: Sequence[Path]) -> None:
         self.members = [Trainer(cfg, d, progress=False) for cfg, d in zip(configs, run_dirs)]
         check_members(configs, [(t.G, t.D) for t in self.members])
+        for t in self.members:  # K optimiser steps per update run one by one: the fused kernel is ~2.5x cheaper
+            fastpath.fuse_adam_(t.opt_g, t.opt_d)
 
     def iteration(self, members: list[Trainer]) -> None:
         """One iteration of every member, as Trainer.iteration does it alone."""
