@@ -10,7 +10,6 @@ from typing import Literal
 from torch import nn
 
 from gankit.errors import ConfigError
-
 from gankit.models.base import (
     DISCRIMINATORS,
     GENERATORS,
