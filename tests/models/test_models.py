@@ -252,8 +252,9 @@ def test_mlp_elu_scale_multiplies_the_linear_output_and_adds_no_weights():
     scaled.load_state_dict(plain.state_dict())  # same keys: a scale is not a weight
     z = torch.randn(6, 4)
     torch.testing.assert_close(scaled(z), 2.5 * plain(z))
-    for bad in ({"scale": 0.0}, {"scale": -1.0}, {"scale": 2.0, "output": "tanh"}):
-        with pytest.raises(ConfigError, match="scale must be > 0 and needs output 'linear'"):
+    for bad, match in (({"scale": 0.0}, "'scale' must be > 0, got 0.0"), ({"scale": -1.0}, "must be > 0"),
+                       ({"scale": 2.0, "output": "tanh"}, "output 'tanh' already fixes the range")):
+        with pytest.raises(ConfigError, match=match):
             build_generator("mlp-elu", bad, z_dim=4, out_shape=(2,))
 
 

@@ -42,6 +42,9 @@ def test_each_member_matches_its_solo_run_to_float_tolerance(tmp_path):
         for name in ("config.yaml", "metrics.json", "samples/step_0000006.png"):
             assert (member / name).is_file(), name
         assert json.loads((member / "metrics.json").read_text())["verdict"]
+        state = load_checkpoint(member / "checkpoints" / "last.pt")  # members step fused Adam (K steps an update),
+        for opt in ("opt_g", "opt_d"):  # saved so that a member resumed alone keeps the kernel it trained with
+            assert state[opt]["param_groups"][0]["fused"] is True, opt
 
 
 @pytest.mark.parametrize("other, what", [("loss.name=hinge", "share loss"), ("train.d_steps=3", "train.d_steps"),

@@ -164,9 +164,11 @@ def mlp_elu_generator(
     layer from ~0.1 to the data's spread one Adam step at a time.
     """
     check_settings("generator", "mlp-elu", hidden=hidden, depth=depth)
-    if not scale > 0 or (scale != 1.0 and output != "linear"):
-        raise ConfigError(f"generator 'mlp-elu': scale must be > 0 and needs output 'linear', got scale {scale} "
-                          f"with output '{output}'")
+    if not scale > 0:
+        raise ConfigError(f"generator 'mlp-elu' setting 'scale' must be > 0, got {scale}")
+    if scale != 1.0 and output != "linear":
+        raise ConfigError(f"generator 'mlp-elu': scale {scale} multiplies a linear output; output '{output}' "
+                          f"already fixes the range: drop one of them")
     last, output_range = _OUTPUTS[output]
     net = nn.Sequential(
         *_stack(z_dim, hidden, depth, activation),
