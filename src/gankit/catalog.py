@@ -94,9 +94,11 @@ def fast_paths(preset: str, overrides: list[str]) -> list[str]:
     cfg = resolve_config(preset, overrides)
     with tempfile.TemporaryDirectory() as scratch:
         t = Trainer(cfg, scratch, progress=False)
-    eager = ("eager (runtime.compile: false; conv GANs ran slower compiled on these CPUs)" if t.channels_last else
-             "eager (runtime.compile: false; the whole step compiled, runtime.compile=step, was ~2x faster for the "
-             "toy MLPs on long runs, after a compile of 25-160 s)")
+    eager = ("eager (runtime.compile: false; conv GANs ran slower compiled on these CPUs and on an H200)"
+             if t.channels_last else
+             "eager (runtime.compile: false; the whole step compiled is not yet run on CUDA)" if t.device.type == "cuda"
+             else "eager (runtime.compile: false; the whole step compiled, runtime.compile=step, was ~2x faster for "
+             "the toy MLPs on long runs, after a compile of 25-160 s)")
     step = {"step": "the whole iteration compiled (runtime.compile: step)", True: "G and D compiled", False: eager}
     return [
         f"{preset} on {t.device}:",

@@ -81,6 +81,9 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
     if any(True for m in models for _ in m.buffers()):
         return "models with buffers (batch norm): use a toy MLP"
     if path == "compiled":
+        if any(p.is_cuda for m in models for p in m.parameters()):  # benchmarks/RESULTS.md "GPU checks"
+            return ("CUDA models yet (its kernels failed to launch on an H200; the fix is untested on a GPU): "
+                    "use runtime.compile: true or false on CUDA")
         if any(config.optim[w]["name"] != "adam" for w in ("g", "d")):
             return "optimisers other than adam"
         if any(isinstance(x, nn.Dropout) for m in models for x in m.modules()):

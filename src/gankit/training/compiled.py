@@ -108,7 +108,10 @@ class CompiledStep:
                                     "exp_avg_sq": torch.zeros_like(p)}
         self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
         fastpath.use_inductor_cache()
-        self.fn = torch.compile(self._iteration, dynamic=False)
+        # torch 2.11's inductor asserted in its loop reordering on this graph for CUDA (H200, benchmarks/RESULTS.md
+        # "GPU"); the CPU graph is left as measured
+        options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else None
+        self.fn = torch.compile(self._iteration, dynamic=False, options=options)
 
     def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
         module = self.t.G if who == "g" else self.t.D
@@ -153,4 +156,5 @@ def _schedule(opt: torch.optim.Optimizer, sched: Any, n: int, betas: tuple[float
         if sched is not None:
             sched.step()
     torch._foreach_add_([s["step"] for s in states], float(n))
-    return torch.tensor(rows, dtype=torch.float32), ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])
+    device = group["params"][0].device  # a host tensor handed to CUDA kernels failed their launch (H200)
+    return torch.tensor(rows, dtype=torch.float32, device=device), ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])

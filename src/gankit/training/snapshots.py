@@ -20,8 +20,8 @@ from gankit.view.plots import plot_samples
 class Snapshots:
     def critic(self, x: torch.Tensor) -> torch.Tensor:
         """D's scores on `x` outside an update (pictures): the plain module, its input view, the precision."""
-        with self.autocast():
-            return self.D(d_view(x, self.config.train.d_input)).float()
+        with self.autocast():  # x may come from the host (the picture's grid): D's device in, x's device out
+            return self.D(d_view(x.to(self.device), self.config.train.d_input)).float().to(x.device)
 
     def picture_critic(self, x: torch.Tensor) -> torch.Tensor:
         """D over the plane as logged: a probability for the cross-entropy family, as the colour bar says."""
@@ -126,11 +126,12 @@ class Snapshots:
             self.sched_g.load_state_dict(state["sched_g"])
         if self.sched_d is not None and "sched_d" in state:
             self.sched_d.load_state_dict(state["sched_d"])
-        torch.set_rng_state(state["rng_torch"])
-        self.noise_rng.set_state(state["rng_noise"])
-        self.data_rng.set_state(state["rng_data"])
+        # RNG states are host byte tensors, whatever device the checkpoint was mapped to (a CUDA resume failed)
+        torch.set_rng_state(state["rng_torch"].cpu())
+        self.noise_rng.set_state(state["rng_noise"].cpu())
+        self.data_rng.set_state(state["rng_data"].cpu())
         if "rng_cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
         self.sums = state["log_sums"].to(self.device)
         self.sums_count = state["log_count"]
         self.skipped = state.get("log_skipped", 0)

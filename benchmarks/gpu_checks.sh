@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The CUDA checks of issue 16 as one prepared script, for a lent GPU machine (each step bounded; one failing
+# step does not stop the others). Logs go to $OUT (default ./gpu-out).
+#
+#   OUT=/tmp/gpu bash benchmarks/gpu_checks.sh          # ONLY="dcgan toy" runs those steps; DEADLINE=S caps it
+#
+# Needs python3 with torch (CUDA), numpy, scipy, scikit-learn, matplotlib, PyYAML, tqdm, safetensors, mlxtend
+# and POT; gankit itself runs from src/ (PYTHONPATH), so nothing is installed.
+set -u
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export PYTHONPATH="src:benchmarks${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+PY=${PY:-python3}
+W=$(mktemp -d)
+DEADLINE=${DEADLINE:-480}  # seconds for the whole script: a step gets what is left, at most its own limit
+step() {  # step NAME SECONDS COMMAND...: run, time, append to $OUT/NAME.log
+    local name=$1 limit=$2; shift 2
+    [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]] && return  # ONLY="dcgan toy": rerun some steps
+    local left=$((DEADLINE - SECONDS))
+    if ((left < 20)); then echo "=== $name skipped: ${left}s left of ${DEADLINE}s" | tee -a "$OUT/skipped.log"; return; fi
+    ((limit > left)) && limit=$left
+    echo "=== $(date -u +%T) $name: $*" | tee -a "$OUT/$name.log"
+    local t0=$SECONDS
+    timeout "$limit" "$@" >>"$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "=== $name rc=$rc wall=$((SECONDS - t0))s" | tee -a "$OUT/$name.log"
+}
+
+# 1. What gankit sees: the GPU, native bf16, and the fast paths each preset takes there.
+step info 60 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv; \
+  $PY -c 'import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())'; \
+  for p in dcgan-mnist-pytorch-gan lsgan-mnist mnist-fast grid25-fast; do $PY -m gankit info --preset \$p; done"
+
+# 2. Conv speed: the classic loops against gankit fp32 / bf16 / bf16 compiled, and the full-MNIST epoch time.
+step dcgan 240 $PY benchmarks/dcgan_speed.py --gpu --no-memory --no-write --iters 20 --repeats 5
+
+# 3. Training on CUDA as a user runs it (precision auto), then torchrun with nccl (one rank: SyncBatchNorm, DDP).
+step train 150 bash -c "$PY -m gankit train --preset dcgan-mnist-pytorch-gan --set train.epochs=15 --no-progress \
+  --out $W/dcgan && cat $W/dcgan/metrics.json; \
+  $PY -m torch.distributed.run --standalone --nproc_per_node 1 -m gankit train --preset dcgan-mnist-pytorch-gan --set train.epochs=2 \
+  --no-progress --out $W/ddp"
+
+# 4. Exact resume on CUDA: 120 steps straight against 60 + resume to 120 (grid25-fast, eager).
+step resume 90 bash -c "S='--set train.steps=120 --set log.checkpoint_every=60 --no-progress'; \
+  $PY -m gankit train --preset grid25-fast \$S --out $W/a && \
+  $PY -m gankit train --preset grid25-fast \$S --set train.steps=60 --out $W/b && \
+  $PY -m gankit train --resume $W/b --set train.steps=120 --no-progress && \
+  $PY -c \"from gankit.store.checkpoint import load_checkpoint as L; \
+a, b = L('$W/a/checkpoints/last.pt'), L('$W/b/checkpoints/last.pt'); \
+print('steps', a['step'], b['step'], {k: max((a[k][n].float() - b[k][n].float()).abs().max().item() for n in a[k]) \
+for k in ('generator', 'generator_ema', 'discriminator')})\""
+
+# 5. mnist-fast for one minute on the GPU: the quality a minute buys there.
+step fast 150 $PY -m gankit train --preset mnist-fast --minutes 1 --no-progress --out $W/fast
+
+# 6. The toy step and ensembles on CUDA (per-step overhead: where the CPU wins).
+step toymodes 120 $PY benchmarks/gpu_toy_modes.py --iters 300 --repeats 3
+step toy 150 $PY benchmarks/toy_speed.py --gpu --no-write --iters 100 --repeats 3
+step ensemble 120 $PY benchmarks/ensemble_speed.py --gpu --no-write --k 16 --iters 20 --repeats 3
+
+# 7. The training tests with runtime.device auto (= cuda here): the CUDA path under the CPU suite's checks.
+step tests 150 $PY -m pytest -q -p no:cacheprovider --timeout 100 tests/training/test_trainer.py \
+  tests/training/test_compiled.py tests/training/test_fastpath.py tests/models
+
+rm -rf "$W"

@@ -1,0 +1,81 @@
+"""The 2-D toy step on CUDA by way of launch: eager, the compiled whole step (inductor's default mode), and the
+same step with inductor's CUDA graphs (triton.cudagraphs: what mode="reduce-overhead" turns on), side by side.
+
+    python benchmarks/gpu_toy_modes.py [--preset wgan-grid25] [--iters 300] [--repeats 3]
+
+A probe for issue 16 (CUDA graphs for the toy step): it prints s / iteration (median over interleaved repeats)
+and each contender's G weights after the same iterations from the same seed, against eager's, so a mode that
+is fast but wrong shows. Needs a CUDA GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+
+import torch
+from results_md import timed
+
+from gankit.config import resolve_config
+from gankit.presets import load_preset
+from gankit.training import compiled
+from gankit.training.trainer import Trainer
+
+
+def build(preset: str, compile_: str, mode: str | None, work: str) -> Trainer:
+    config = resolve_config(load_preset(preset), ["runtime.device=cuda", f"runtime.compile={compile_}"])
+    trainer = Trainer(config, f"{work}/{compile_}-{mode}", progress=False)
+    if mode is not None:
+        step = trainer.compiled_step
+        options = {"triton.cudagraphs": True, "loop_ordering_after_fusion": False}  # (mode and options exclude)
+        step.fn = torch.compile(step._iteration, dynamic=False, options=options)
+    return trainer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="wgan-grid25")
+    parser.add_argument("--iters", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA GPU visible")
+    compiled.check_path = lambda *a, **k: None  # the probe that decides whether CUDA's refusal can be lifted
+    with tempfile.TemporaryDirectory() as work:
+        contenders = {"eager": build(args.preset, "false", None, work),
+                      "compiled step": build(args.preset, "step", None, work),
+                      "compiled step + CUDA graphs": build(args.preset, "step", "cudagraphs", work)}
+
+        def stepper(t: Trainer):
+            def step() -> None:
+                t.iteration()
+                t.step += 1
+            return step
+
+        steps = {name: stepper(t) for name, t in contenders.items()}
+        for name, step in steps.items():
+            try:
+                timed(step, 20, torch.cuda.synchronize)  # warm-up and compilation
+            except Exception as exc:  # noqa: BLE001 (a probe: say what broke, go on with the others)
+                print(f"{name}: failed in warm-up: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+                steps[name] = None
+        times: dict[str, list[float]] = {n: [] for n, s in steps.items() if s is not None}
+        for _ in range(args.repeats):
+            for name, ts in times.items():
+                ts.append(timed(steps[name], args.iters, torch.cuda.synchronize))
+        eager_g = [p.detach().float() for p in contenders["eager"].G.parameters()]
+        print(f"{args.preset} on {torch.cuda.get_device_name()}, torch {torch.__version__}: "
+              f"{args.iters} iterations x {args.repeats} interleaved repeats")
+        print("| step | s / iteration | it/s | G max abs diff from eager (same iterations) |")
+        print("|---|---|---|---|")
+        for name, ts in times.items():
+            g = [p.detach().float() for p in contenders[name].G.parameters()]
+            diff = max((a - b).abs().max().item() for a, b in zip(g, eager_g))
+            med = statistics.median(ts)
+            print(f"| {name} | {med:.5f} | {1 / med:.0f} | {diff:.2e} |")
+
+
+if __name__ == "__main__":
+    main()
