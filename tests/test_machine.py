@@ -29,6 +29,14 @@ def test_auto_is_fp32_where_bf16_is_emulated_and_bf16_for_conv_gans_where_it_is_
     assert machine.resolve_precision("fp32", CPU, conv=True) == ("fp32", "asked for")
 
 
+def test_auto_is_fp32_on_a_gpu_with_native_bf16_where_bf16_measured_slower(monkeypatch):
+    monkeypatch.setattr(machine, "native_bf16", lambda device: True)  # an H200: compute capability 9.0
+    gpu = torch.device("cuda")
+    precision, why = machine.resolve_precision("auto", gpu, conv=True)
+    assert precision == "fp32" and "H200" in why  # the MNIST DCGANs ran 0.86-0.89x in bf16 there
+    assert machine.resolve_precision("bf16", gpu, conv=True) == ("bf16", "asked for")  # still the user's choice
+
+
 def test_an_explicit_bf16_on_emulating_hardware_warns_in_one_line_before_training(flags, tmp_path, capsys):
     from gankit.training.trainer import Trainer
 
