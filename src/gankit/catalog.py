@@ -107,4 +107,7 @@ def fast_paths(preset: str, overrides: list[str]) -> list[str]:
         + (f"; sub-pixel upsampling {'on' if cfg.runtime.subpixel else 'off'}" if t.channels_last else ""),
         f"  compile: {step[cfg.runtime.compile]}",
         f"  allocator tuning (mallopt): {'on' if t.device.type == 'cpu' else 'not on CUDA'}",
+        "  denormals flushed to zero: " + ("not on CUDA" if t.device.type != "cpu" else "yes (Adam's moments of dead "
+                                           "units slow x86 otherwise; runtime.flush_denormal)"
+                                           if cfg.runtime.flush_denormal else "no (runtime.flush_denormal: false)"),
     ]

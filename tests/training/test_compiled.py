@@ -36,6 +36,19 @@ def test_allocator_tuning_and_cpu_device_setup_are_harmless():
     assert torch.ones(9_000_000).sum().item() == 9_000_000
 
 
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="no FTZ/DAZ on this CPU (not x86 with SSE3)")
+def test_a_cpu_trainer_flushes_denormals_unless_told_not_to(tmp_path):
+    tiny = torch.tensor([1e-39])  # below float32's smallest normal (1.18e-38): a denormal
+    small = ["data.points_per_mode=8", "train.batch_size=16", "runtime.device=cpu"]
+    try:
+        Trainer(resolve_config("grid25-fast", small), tmp_path / "a", progress=False)
+        assert (tiny * 1.5).item() == 0.0  # grid25-fast's dead units' Adam moments: zero, not slow denormals
+        Trainer(resolve_config("grid25-fast", [*small, "runtime.flush_denormal=false"]), tmp_path / "b", progress=False)
+        assert (tiny * 1.5).item() == pytest.approx(1.5e-39)  # the opt-out gives IEEE behaviour back
+    finally:
+        torch.set_flush_denormal(False)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_compiled_step_matches_eager_stays_finite_and_resumes_bit_identically(precision, tmp_path, monkeypatch):

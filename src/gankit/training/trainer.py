@@ -101,7 +101,7 @@ class Trainer(Snapshots, Evaluating):
             penalty.on_build(self.D)  # e.g. spectral norm, before the optimiser sees D's parameters
         self.G.to(self.device)
         self.D.to(self.device)
-        fastpath.configure_device(self.device)
+        fastpath.configure_device(self.device, cfg.runtime.flush_denormal)
         # Conv models: sub-pixel upsampling and channels_last (batches follow in `iteration`)
         self.channels_last = fastpath.conv_fastpath(self.G, self.D, device=self.device, subpixel=cfg.runtime.subpixel)
         # runtime.precision (auto: bf16 only where it is native and measured to help; gankit.machine)
