@@ -173,11 +173,10 @@ def _channels_last_input(layer: nn.Module, args: tuple) -> tuple | None:
 def fuse_adam_(*optimizers: torch.optim.Optimizer) -> None:
     """Switch torch.optim.Adam optimisers to the fused kernel (before their first step): one pass over each
     tensor instead of foreach's ~10; measured here on 1 thread: G+D of dcgan-mnist-pytorch-gan 67 -> 1.3 ms,
-    of lsgan-mnist (13.2 M values) 560 -> 190 ms per update. Used by the conv fast path and by ensembles (K
-    members' optimisers step one by one: grid25-fast's G 0.59 -> 0.24 ms on 1 thread, AMD EPYC Zen 3,
-    benchmarks/adam_kernels.py); a solo toy MLP run (and
-    `runtime.compile: step`, which mirrors foreach Adam) keeps foreach. The flag is saved in the
-    optimiser's state dict, so a resumed run takes the kernel it started with."""
+    of lsgan-mnist (13.2 M values) 560 -> 190 ms per update; grid25-fast's G 0.59 -> 0.24 ms on 1 thread, AMD
+    EPYC Zen 3 (benchmarks/adam_kernels.py). Used by every eager run and by ensembles; `runtime.compile: step`
+    keeps foreach (it mirrors foreach Adam). The flag is saved in the optimiser's state dict, so a resumed run
+    takes the kernel it started with."""
     for opt in optimizers:
         if type(opt) is not torch.optim.Adam or opt.state:
             continue

@@ -118,7 +118,7 @@ class Trainer(Snapshots, Evaluating):
         self.augment = AUGMENTATIONS.build(cfg.augment["name"], settings(cfg.augment))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
-        if self.channels_last:  # conv models: fused Adam (gankit.training.fastpath.fuse_adam_)
+        if cfg.runtime.compile != "step":  # fused Adam (gankit.training.fastpath.fuse_adam_); the step mirrors foreach
             fastpath.fuse_adam_(self.opt_g, self.opt_d)
         # What the training passes run through: DDP wrappers under torchrun (made in `train`, after every rank
         # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
