@@ -68,7 +68,10 @@ def test_compiled_step_matches_eager_stays_finite_and_resumes_bit_identically(pr
         torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=1e-4, atol=1e-6)
         for part in ("generator", "generator_ema", "discriminator"):  # same keys, values to float tolerance
             torch.testing.assert_close(b[part], a[part], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(b["opt_d"], a["opt_d"], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(b["opt_d"]["state"], a["opt_d"]["state"], rtol=1e-4, atol=1e-6)
+        kernel = ("fused", "foreach")  # eager steps fused Adam, the step foreach's arithmetic: else the same groups
+        assert [{k: v for k, v in g.items() if k not in kernel} for g in b["opt_d"]["param_groups"]] == \
+            [{k: v for k, v in g.items() if k not in kernel} for g in a["opt_d"]["param_groups"]]
     else:
         # bf16: inductor rounds to bf16 at other points than eager (fused ops), so the two drift apart as two
         # bf16 runs do. Steps 1-3's means are still ~20x closer than fp32's are to bf16's (measured: 6e-5 vs

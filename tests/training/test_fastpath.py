@@ -125,14 +125,17 @@ def test_a_bf16_step_keeps_finite_fp32_master_weights(preset, tmp_path):
     assert any(not torch.equal(a, p) for a, p in zip(before, trainer.G.parameters()))  # it did train
 
 
-def test_conv_models_train_with_fused_adam_and_mlps_keep_foreach(tmp_path):
+def test_eager_runs_train_with_fused_adam_and_the_compiled_step_keeps_foreach(tmp_path):
     conv = Trainer(resolve_config("dcgan-mnist-pytorch-gan", SMALL), tmp_path / "conv", progress=False)
     assert all(g["fused"] and not g["foreach"] for opt in (conv.opt_g, conv.opt_d) for g in opt.param_groups)
     _losses(conv, 1)
     assert all(torch.isfinite(p).all() for p in conv.G.parameters())
     mlp = Trainer(resolve_config("gan-1d", ["runtime.device=cpu"]), tmp_path / "mlp", progress=False)
     assert not mlp.channels_last
-    assert all(g["foreach"] and not g["fused"] for opt in (mlp.opt_g, mlp.opt_d) for g in opt.param_groups)
+    assert all(g["fused"] and not g["foreach"] for opt in (mlp.opt_g, mlp.opt_d) for g in opt.param_groups)
+    step = Trainer(resolve_config("wgan-grid25", ["runtime.device=cpu", "runtime.compile=step"]), tmp_path / "step",
+                   progress=False)  # its functional Adam is foreach's arithmetic: the optimisers say so
+    assert all(g["foreach"] and not g["fused"] for opt in (step.opt_g, step.opt_d) for g in opt.param_groups)
 
 
 @pytest.mark.parametrize("preset", ["dcgan-mnist-pytorch-gan", "lsgan-mnist"])
