@@ -1,12 +1,15 @@
 """Denormals: a preset's step with `runtime.flush_denormal` on and off, side by side in one process.
 
-    python benchmarks/denormals.py [--preset grid25-fast] [--steps 4000] [--chunk 500] [--threads 1] [--no-write]
+    python benchmarks/denormals.py [--preset grid25-fast] [--steps 4000] [--chunk 500] [--threads 1] [--foreach]
+                                   [--no-write]
 
 Two trainers of the same config and seed take turns: each chunk of `--chunk` iterations runs one trainer with
 this thread's flush-to-zero set as its config says, then the other, so both see the same load; the table gives
 ms per iteration for each chunk position (training progress), the ratio per chunk, and whether the two runs'
-G weights still agree (flushing changes only values below 1.2e-38). Writes the "denormals" section of
-benchmarks/RESULTS.md.
+G weights still agree (flushing changes only values below 1.2e-38). `--foreach` steps Adam with the foreach
+kernels (eager MLP runs did until 2026-12-04; the compiled step and other optimisers still do) instead of the
+fused kernel gankit's eager runs use. Writes the "denormals" section of benchmarks/RESULTS.md (one table per
+kernel).
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--chunk", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--foreach", action="store_true", help="Adam's foreach kernels instead of fused")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     sets = [f"runtime.threads={args.threads}", "runtime.device=cpu"]
     with tempfile.TemporaryDirectory() as work:
         runs = {flag: Trainer(resolve_config(args.preset, [*sets, f"runtime.flush_denormal={str(flag).lower()}"]),
                               f"{work}/{flag}", progress=False) for flag in (True, False)}
+        groups = [g for t in runs.values() for opt in (t.opt_g, t.opt_d) for g in opt.param_groups]
+        for group in groups if args.foreach else []:
+            group["fused"], group["foreach"] = False, True
         ms: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.steps // args.chunk):
             for flag, t in runs.items():
@@ -63,7 +70,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        replace_section(SECTION, body)
+        replace_section(f"{SECTION}, {'foreach' if args.foreach else 'fused'} Adam", body)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,6 @@ def fast_paths(preset: str, overrides: list[str]) -> list[str]:
         f"  compile: {step[cfg.runtime.compile]}",
         f"  allocator tuning (mallopt): {'on' if t.device.type == 'cpu' else 'not on CUDA'}",
         "  denormals flushed to zero: " + ("not on CUDA" if t.device.type != "cpu" else "yes (Adam's moments of dead "
-                                           "units slow x86 otherwise; runtime.flush_denormal)"
+                                           "units slow x86's foreach kernels otherwise; runtime.flush_denormal)"
                                            if cfg.runtime.flush_denormal else "no (runtime.flush_denormal: false)"),
     ]

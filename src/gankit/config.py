@@ -77,9 +77,10 @@ class RuntimeConfig:
     # torch.compile G and D (gankit.training.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
     # step: the whole iteration as one compiled function (gankit.training.compiled; MLP GANs with adam; fp32 or bf16)
     compile: Literal[False, True, "step"] = False
-    # CPU: values below 1.2e-38 computed as zero. Adam's second moments of dead units decay into that range
-    # (beta2 0.9: within ~800 steps) and x86 handles such numbers ~100x slower: grid25-fast's late steps took
-    # 20 ms instead of 15.5 (Zen 3, one thread; benchmarks/RESULTS.md "denormals"). false: IEEE as it comes
+    # CPU: values below 1.2e-38 computed as zero. Adam's moments of dead units decay into that range (beta2 0.9:
+    # within ~800 steps) and x86 handles such numbers ~100x slower: with foreach Adam (the compiled step) grid25-
+    # fast's late steps ran 1.7-1.9x slower; fused Adam, the eager default, barely meets them (Zen 3, one thread;
+    # benchmarks/RESULTS.md "denormals"; the same weights either way there). false: IEEE as it comes
     flush_denormal: bool = True
 
 
