@@ -40,9 +40,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         runs = {flag: Trainer(resolve_config(args.preset, [*sets, f"runtime.flush_denormal={str(flag).lower()}"]),
                               f"{work}/{flag}", progress=False) for flag in (True, False)}
-        groups = [g for t in runs.values() for opt in (t.opt_g, t.opt_d) for g in opt.param_groups]
-        for group in groups if args.foreach else []:
-            group["fused"], group["foreach"] = False, True
+        if args.foreach:  # before the first step, as fastpath.fuse_adam_ switches them the other way
+            for group in (g for t in runs.values() for opt in (t.opt_g, t.opt_d) for g in opt.param_groups):
+                group["fused"], group["foreach"] = False, True
         ms: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.steps // args.chunk):
             for flag, t in runs.items():

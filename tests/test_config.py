@@ -23,6 +23,11 @@ def test_every_preset_of_the_issue_exists_and_names_its_post():
     assert all(row["description"] for row in table.values())
 
 
+def test_every_preset_file_names_itself():
+    # a preset without `name:` would train as "run" (runs/run, titles, reports): caught here, not by a user
+    assert {name: resolve_config(name).name for name in preset_names()} == {name: name for name in preset_names()}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED_PRESETS))
 def test_preset_resolves_and_round_trips(name):
     cfg = resolve_config(name)

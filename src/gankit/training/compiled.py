@@ -7,7 +7,8 @@ Measured on the 2-core Zen 5 CPUs (benchmarks/RESULTS.md "toy speed"): compiling
 kernels; here the whole iteration is one inductor graph. The iteration is written functionally: gradients
 through `torch.func.grad(functional_call)`, Adam as torch.optim.Adam's foreach code computes it, and the
 parameters and the optimisers' moments updated in place, so the optimisers' and schedulers' state dicts,
-checkpoints and resume are an eager run's (but for the kernel flag: eager runs step fused Adam). What stays on the host: the real batch and the noise
+checkpoints and resume are an eager run's (but for the kernel flag: eager runs step fused Adam). What stays on
+the host: the real batch and the noise
 (the trainer's own RNG streams, drawn in eager order), the learning rates and Adam's bias corrections (Python
 floats from the schedulers, as eager Adam computes them), and the log sums.
 
@@ -157,4 +158,5 @@ def _schedule(opt: torch.optim.Optimizer, sched: Any, n: int, betas: tuple[float
             sched.step()
     torch._foreach_add_([s["step"] for s in states], float(n))
     device = group["params"][0].device  # a host tensor handed to CUDA kernels failed their launch (H200)
-    return torch.tensor(rows, dtype=torch.float32, device=device), ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])
+    moments = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])
+    return torch.tensor(rows, dtype=torch.float32, device=device), moments
