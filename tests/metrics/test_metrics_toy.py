@@ -261,3 +261,13 @@ def test_w1_on_collapsed_samples_is_exact():
     two = np.repeat(modes, 1_250, axis=0)
     split = np.concatenate([np.repeat(modes[:1], 1_875, axis=0), np.repeat(modes[1:], 625, axis=0)])
     assert metrics_mixture(two, modes, 0.05, reference=split)["w1"] == pytest.approx(0.25 * 5.0, rel=1e-9)
+
+
+def test_floors_1d_are_remembered_and_a_caller_cannot_change_them():
+    from gankit.metrics.toy import KS_FLOOR, floors_1d
+
+    first = floors_1d(500, 4.0, 1.25)
+    first[KS_FLOOR] = -1.0  # a caller's copy: the remembered floors stay as computed
+    again = floors_1d(500, 4.0, 1.25)
+    assert again[KS_FLOOR] > 0 and again == floors_1d(500, 4, 1.25)
+    assert floors_1d(2000, 4.0, 1.25)[KS_FLOOR] < again[KS_FLOOR]  # the floor shrinks with the sample size

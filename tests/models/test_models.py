@@ -385,15 +385,33 @@ def test_resolved_settings_list_every_default():
     }
 
 
-def test_fast_elu_matches_torch_elu_in_value_and_gradient():
+@pytest.mark.parametrize("n", [50, 10_001])  # F.elu below gankit.models.layers' size switch, the Function above
+def test_fast_elu_matches_torch_elu_in_value_and_gradient(n):
     from gankit.models.layers import ELU
 
-    x = torch.linspace(-20, 20, 10_001, dtype=torch.float64, requires_grad=True)
+    x = torch.linspace(-20, 20, n, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     ours = ELU()(x)
-    (grad_ours,) = torch.autograd.grad(ours.sum(), x)
+    (grad_ours,) = torch.autograd.grad(ours, x, upstream)
     ref = torch.nn.functional.elu(x)
-    (grad_ref,) = torch.autograd.grad(ref.sum(), x)
+    (grad_ref,) = torch.autograd.grad(ref, x, upstream)
     assert torch.allclose(ours, ref, atol=1e-12) and torch.allclose(grad_ours, grad_ref, atol=1e-12)
+
+
+def test_fast_elu_gradient_under_vmap_and_func_grad_as_ensembles_and_the_compiled_step_take_it():
+    from torch.func import grad, vmap
+
+    from gankit.models.layers import ELU
+
+    x = torch.randn(3, 64, 100, dtype=torch.float64)  # 3 members, 6,400 elements each: the Function's path
+
+    def loss(fn):
+        return lambda v: (fn(v) * torch.arange(100, dtype=torch.float64)).sum()
+
+    ours = vmap(grad(loss(ELU())))(x)
+    ref = vmap(grad(loss(torch.nn.functional.elu)))(x)
+    assert torch.allclose(ours, ref, atol=1e-12)
+    assert not torch.allclose(ours, torch.ones_like(ours))  # the negative half's gradient is exp(x), not 1
 
 
 @pytest.mark.parametrize("name,shape,params", CASES)
@@ -417,3 +435,15 @@ def test_config_round_trips_and_state_dict_survives_a_rebuild(name, shape, param
     with torch.no_grad():
         assert torch.equal(g(z), g2(z))
         assert torch.equal(d(g(z)), d2(g(z)))
+
+
+def test_mlp_1d_generator_scale_and_shift_place_a_fresh_output_at_the_data():
+    torch.manual_seed(0)
+    plain = build_generator("mlp-1d", z_dim=1, out_shape=(1,), params={"hidden": 8})
+    torch.manual_seed(0)
+    placed = build_generator("mlp-1d", z_dim=1, out_shape=(1,), params={"hidden": 8, "scale": 1.25, "shift": 4.0})
+    z = torch.rand(100, 1)
+    torch.testing.assert_close(placed(z), plain(z) * 1.25 + 4.0)
+    assert placed.state_dict().keys() == plain.state_dict().keys()  # no parameters added: checkpoints unchanged
+    with pytest.raises(ConfigError, match="'scale' must be > 0"):
+        build_generator("mlp-1d", z_dim=1, out_shape=(1,), params={"scale": 0.0})

@@ -110,3 +110,22 @@ def test_compiled_step_refuses_what_it_cannot_train(tmp_path):
     config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.skip_nonfinite=true"])
     with pytest.raises(ConfigError, match="runtime.compile: step"):
         Trainer(config, tmp_path / "run", progress=False)
+
+
+@pytest.mark.slow
+def test_the_compiled_step_and_ensembles_show_d_the_sorted_batch_as_the_eager_run_does(tmp_path, monkeypatch):
+    # gan-1d's D sees the whole batch, sorted (train.d_input): one place (Iteration.augmented) for every path
+    from gankit.scale.ensemble import train_ensemble
+
+    monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+    small = ["train.batch_size=32", "train.steps=4", "log.every=2", "log.eval_every=0", "log.sample_every=100",
+             "generator.hidden=8", "discriminator.hidden=8", "train.g_ema=0.9"]
+    eager = gankit.train("gan-1d", out=tmp_path / "eager", progress=False, overrides=small)
+    step = gankit.train("gan-1d", out=tmp_path / "step", progress=False, overrides=[*small, "runtime.compile=step"])
+    members = train_ensemble([resolve_config("gan-1d", [*small, f"seed={s}"]) for s in (0, 3)], tmp_path / "ens")
+    want = load_checkpoint(eager.path / "checkpoints" / "last.pt")
+    assert want["discriminator"]["net.1.weight"].shape[1] == 32  # D's first layer reads the 32 sorted values
+    for run_dir in (step.path, members[0]):
+        got = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        for part in ("generator", "generator_ema", "discriminator"):
+            torch.testing.assert_close(got[part], want[part], rtol=1e-4, atol=1e-6, msg=f"{run_dir.name} {part}")

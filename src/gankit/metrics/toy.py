@@ -16,6 +16,7 @@ generator samples to evaluate for data that declares no `default_n` (`gankit.dat
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -113,7 +114,13 @@ def floors_1d(n: int, mean: float, std: float, reference_size: int | None = None
 
     What a perfect generator scores at this sample size: both shrink like 1/sqrt(n) (W1 ~ 1.3 std/sqrt(n),
     KS ~ 0.87/sqrt(n)), so the verdict compares a run with real draws of its own size. With `reference_size`
-    the draws are compared two-sample with a fresh reference draw of that size, as the metrics then are."""
+    the draws are compared two-sample with a fresh reference draw of that size, as the metrics then are.
+    Remembered per arguments (a run evaluates the same size every time: 0.3 s each for gan-1d otherwise)."""
+    return dict(_floors_1d(int(n), float(mean), float(std), reference_size, int(seed)))
+
+
+@functools.lru_cache(maxsize=64)
+def _floors_1d(n: int, mean: float, std: float, reference_size: int | None, seed: int) -> tuple[tuple[str, float], ...]:
     rng = np.random.default_rng([seed, 2])
     ks, w1 = [], []
     for _ in range(FLOOR_DRAWS):
@@ -122,8 +129,8 @@ def floors_1d(n: int, mean: float, std: float, reference_size: int | None = None
         k, _, w = _distances_1d(draw, ref, mean, std)
         ks.append(k)
         w1.append(w)
-    return {KS_FLOOR: float(np.mean(ks)), KS_FLOOR_STD: float(np.std(ks)),
-            W1_FLOOR: float(np.mean(w1)), W1_FLOOR_STD: float(np.std(w1))}
+    return ((KS_FLOOR, float(np.mean(ks))), (KS_FLOOR_STD, float(np.std(ks))),
+            (W1_FLOOR, float(np.mean(w1))), (W1_FLOOR_STD, float(np.std(w1))))
 
 
 def metrics_1d(

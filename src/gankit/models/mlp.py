@@ -41,15 +41,24 @@ def mlp_1d_generator(
     out_shape: tuple[int, ...],
     hidden: int = 50,
     init: InitScheme = "default",
+    scale: float = 1.0,
+    shift: float = 0.0,
 ) -> Generator:
-    """Post 002a (GANs in 50 lines): Linear -> ELU -> Linear -> Sigmoid -> Linear."""
+    """Post 002a (GANs in 50 lines): Linear -> ELU -> Linear -> Sigmoid -> Linear.
+
+    `scale` and `shift` place the linear output at the data's spread and centre (x * scale + shift, fixed):
+    a fresh G emits ~0, and Adam at 1e-3 took ~3,000 of gan-1d's iterations to carry it to the target's mean 4
+    before the shape could be learnt (docs/presets.md)."""
     check_settings("generator", "mlp-1d", hidden=hidden)
+    if not scale > 0:
+        raise ConfigError(f"generator 'mlp-1d' setting 'scale' must be > 0, got {scale}")
     net = nn.Sequential(
         nn.Linear(z_dim, hidden),
         ELU(),
         nn.Linear(hidden, hidden),
         nn.Sigmoid(),
         nn.Linear(hidden, numel(out_shape)),
+        *([Scale(scale, shift)] if (scale, shift) != (1.0, 0.0) else []),
     )
     return Generator(net, out_shape, None, init)
 

@@ -66,9 +66,9 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
         return None
     if t.skip_nonfinite:
         return "train.skip_nonfinite (it decides per update, on the host): set train.skip_nonfinite=false"
-    if t.d_input != "sample":
-        return f"train.d_input '{t.d_input}' (D sees the whole batch at once): use train.d_input: sample"
     if path == "torchrun":
+        if t.d_input != "sample":  # each rank holds a part of the batch: D would see a different set of values
+            return f"train.d_input '{t.d_input}' (D sees the whole batch at once): use train.d_input: sample"
         if t.batch_size % world_size:
             return (f"train.batch_size {t.batch_size} (the global batch): it does not split into {world_size} "
                     "equal parts; choose a multiple of the number of ranks")

@@ -21,6 +21,7 @@ from torch import Tensor
 from gankit.parts.augment import Augment
 from gankit.parts.objectives import Objective
 from gankit.parts.penalties import Penalty
+from gankit.training.batching import d_view
 
 Model = Callable[[Tensor], Tensor]
 LOGGED = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -102,7 +103,9 @@ class Iteration:
         return self.objective.g_loss(d_real, d_fake, real, fake), fake
 
     def augmented(self, D: Model) -> Model:
-        """D as both players see it: after the augmentation, applied to real and fake alike."""
+        """D as both players see it, on every path: after the augmentation, applied to real and fake alike, and
+        through `train.d_input`'s view of the batch (post 002's D sees the whole sorted batch)."""
+        view = self.train.d_input
         if self.augment.identity:
-            return D
-        return lambda x: D(self.augment(x))
+            return D if view == "sample" else lambda x: D(d_view(x, view))
+        return lambda x: D(d_view(self.augment(x), view))

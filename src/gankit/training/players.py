@@ -15,7 +15,6 @@ import torch
 from torch import Tensor
 
 from gankit.store import faults
-from gankit.training.batching import d_view
 
 
 class EagerPlayers:
@@ -36,14 +35,12 @@ class EagerPlayers:
 
     def update(self, who: str, loss: Callable[..., tuple[Tensor, ...]], *tensors: Tensor) -> tuple[Tensor, ...]:
         t = self.t
-        view = t.config.train.d_input
         if who == "d":
-            D = t.D_train
-            value, *extras = loss(t.G, lambda x: D(d_view(x, view)), *tensors)
+            value, *extras = loss(t.G, t.D_train, *tensors)
             opt, sched = t.opt_d, t.sched_d
         else:
             t.D.requires_grad_(False)  # G's update needs gradients through D, not of D's weights
-            value, *extras = loss(t.G_train, lambda x: t.D(d_view(x, view)), *tensors)
+            value, *extras = loss(t.G_train, t.D, *tensors)
             opt, sched = t.opt_g, t.sched_g
         updated = step_optimizer(opt, sched, value, check_finite=t.skip_nonfinite)
         t.D.requires_grad_(True)
