@@ -95,23 +95,15 @@ def fast_paths(preset: str, overrides: list[str]) -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         t = Trainer(cfg, scratch, progress=False)
     cpu = t.device.type == "cpu"
-    if t.channels_last:
-        why = "conv GANs ran slower compiled on these CPUs and on an H200"
-    elif cpu:
-        why = "the whole step compiled, runtime.compile=step, was ~2x faster for the toy MLPs on long runs, after a " \
-              "compile of 25-160 s"
-    else:
-        why = "the whole step compiled is refused on CUDA until it is run on a GPU"
-    eager = f"eager (runtime.compile: false; {why})"
+    compiled = {"step": "the whole iteration compiled", True: "G and D compiled", False: "eager"}[t.compile]
     flush = ("yes (Adam's moments of dead units slow x86's foreach kernels otherwise; runtime.flush_denormal)"
              if cfg.runtime.flush_denormal else "no (runtime.flush_denormal: false)")
-    step = {"step": "the whole iteration compiled (runtime.compile: step)", True: "G and D compiled", False: eager}
     return [
         f"{preset} on {t.device}:",
         f"  precision: {t.precision} ({t.precision_why}; runtime.precision: {cfg.runtime.precision})",
         f"  conv fast path: {'channels_last + fused Adam' if t.channels_last else 'no (not a conv GAN)'}"
         + (f"; sub-pixel upsampling {'on' if cfg.runtime.subpixel else 'off'}" if t.channels_last else ""),
-        f"  compile: {step[cfg.runtime.compile]}",
+        f"  compile: {compiled} ({t.compile_why}; runtime.compile: {cfg.runtime.compile})",
         f"  allocator tuning (mallopt): {'on' if cpu else 'not on CUDA'}",
         f"  denormals flushed to zero: {flush if cpu else 'not on CUDA'}",
     ]

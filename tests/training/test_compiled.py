@@ -129,3 +129,24 @@ def test_the_compiled_step_and_ensembles_show_d_the_sorted_batch_as_the_eager_ru
         got = load_checkpoint(run_dir / "checkpoints" / "last.pt")
         for part in ("generator", "generator_ema", "discriminator"):
             torch.testing.assert_close(got[part], want[part], rtol=1e-4, atol=1e-6, msg=f"{run_dir.name} {part}")
+
+
+def test_auto_compiles_long_mlp_runs_where_a_compiler_exists_and_says_why_not_elsewhere(tmp_path, monkeypatch):
+    import shutil
+
+    def trainer(preset, *overrides):
+        return Trainer(resolve_config(preset, list(overrides)), tmp_path / "t", progress=False)
+
+    if shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"):
+        t = trainer("gan-1d")  # 20,000 steps, MLPs, Adam: the compiled step, built (not yet compiled)
+        assert t.compile == "step" and t.compiled_step is not None and "compiled once" in t.compile_why
+    short = trainer("gan-1d", "train.steps=9999")
+    assert short.compile is False and short.compiled_step is None and "short run" in short.compile_why
+    assert short.opt_g.param_groups[0]["fused"] is True  # eager runs step fused Adam
+    conv = trainer("dcgan-mnist-pytorch-gan", "data.name=digits", "data.size=32")
+    assert conv.compile is False and "the compiled step cannot train train.fakes: reuse" in conv.compile_why
+    assert trainer("gan-1d", "runtime.compile=false").compile is False
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compiler anywhere on it
+    monkeypatch.delenv("CXX", raising=False)
+    none = trainer("gan-1d")
+    assert none.compile is False and "no C++ compiler" in none.compile_why

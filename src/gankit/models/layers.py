@@ -10,7 +10,7 @@ _SMALL = 4096
 class _ELUFunction(torch.autograd.Function):
     """ELU's forward through exp (not expm1) and its backward as one kernel from the output (aten.elu_backward
     with is_result): the autograd of the where/exp/clamp formula alone took ~7 kernels and was slower than
-    the forward (benchmarks/RESULTS.md "ELU"). Written with setup_context so torch.func (the compiled step's
+    the forward (benchmarks/RESULTS.md "ELU", benchmarks/elu_speed.py). Written with setup_context so torch.func (the compiled step's
     grad, ensembles' vmap) can transform it."""
 
     generate_vmap_rule = True

@@ -9,6 +9,8 @@ new part needs no edit here.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +45,33 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
              "torchrun": f"torchrun ({world_size} ranks)"}[path]
     fix = FIXES.get(path)
     raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
+
+
+AUTO_COMPILE_STEPS = 10_000  # a first compile took ~27 s (gan-1d, Zen 5): it pays back over ~1.3 ms x 20,000 steps
+
+
+def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,
+                    path: str = "eager") -> tuple[bool | str, str]:
+    """(runtime.compile as run, why). `auto` takes the compiled whole step (gankit.training.compiled) for long
+    CPU runs the compiled path can train, where a C++ compiler exists for inductor; eager otherwise. Measured:
+    2.3x the eager toy step and 3.7x post 002's loop for gan-1d (benchmarks/RESULTS.md "toy speed", "gan-1d
+    speed"); conv GANs ran slower compiled, and the check refuses them (batch norm)."""
+    asked = config.runtime.compile
+    if asked != "auto":
+        return asked, "asked for"
+    if path != "eager":
+        return False, f"{path} trains its own way"
+    if device.type != "cpu":
+        return False, "the compiled step is refused on CUDA until it is run on a GPU"
+    why = _refusal("compiled", config, G, D, data_kind, 1)
+    if why is not None:
+        return False, f"the compiled step cannot train {why.rsplit(': ', 1)[0]}"
+    if steps < AUTO_COMPILE_STEPS:
+        return False, f"a short run ({steps:,} < {AUTO_COMPILE_STEPS:,} steps) does not repay the compile"
+    compiler = next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++") if c and shutil.which(c)), None)
+    if compiler is None:
+        return False, "no C++ compiler (g++, c++, clang++ or $CXX) for inductor: eager instead"
+    return "step", f"a long MLP run on the CPU, compiled once with {compiler}, the kernels cached by inductor"
 
 
 def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,

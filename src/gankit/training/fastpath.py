@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def use_inductor_cache() -> None:
 
     Importing torchvision already pins inductor's default, /tmp/torchinductor_USER, shared by every ISA (it
     gave NaN losses under ATEN_CPU_CAPABILITY=avx2 here), so that default is replaced too."""
+    # A CUDA build of torch on a machine without a GPU logs "No CUDA runtime is found" when inductor first loads
+    # its C++ builder: noise on stderr, where a refusal or a full disk must be the one line
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     if os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES"):
         return
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir

@@ -67,7 +67,7 @@ def picture_points(data_kind: str, shape: tuple[int, ...], n_images: int) -> int
 
 
 class Trainer(Snapshots, Evaluating):
-    def __init__(self, config: Config, run_dir: Path, progress: bool = True) -> None:
+    def __init__(self, config: Config, run_dir: Path, progress: bool = True, path: str = "eager") -> None:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         cfg = config
         # Under torchrun: the process group, this rank's device; one process: the device (gankit.training.distributed).
@@ -112,13 +112,21 @@ class Trainer(Snapshots, Evaluating):
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.train.g_ema > 0 else None
-        if cfg.runtime.compile is True:  # after the EMA copy: G_ema only draws pictures, it stays eager
+        if cfg.train.steps is not None:
+            self.total_steps = cfg.train.steps
+        else:
+            self.total_steps = cfg.train.epochs * self.batcher.steps_per_epoch
+        # runtime.compile (auto: the compiled step for long MLP runs on the CPU; gankit.training.capability)
+        self.compile, self.compile_why = capability.resolve_compile(
+            cfg, self.G, self.D, self.data.kind, self.device, self.total_steps,
+            "torchrun" if self.dist.enabled else path)
+        if self.compile is True:  # after the EMA copy: G_ema only draws pictures, it stays eager
             fastpath.compile_models(self.G, self.D)
         self.objective = OBJECTIVES.build(cfg.loss["name"], settings(cfg.loss))
         self.augment = AUGMENTATIONS.build(cfg.augment["name"], settings(cfg.augment))
         self.opt_g, self.sched_g = build_optimizer(cfg.optim["g"]["name"], settings(cfg.optim["g"]), self.G.parameters())
         self.opt_d, self.sched_d = build_optimizer(cfg.optim["d"]["name"], settings(cfg.optim["d"]), self.D.parameters())
-        if cfg.runtime.compile != "step":  # fused Adam (gankit.training.fastpath.fuse_adam_); the step mirrors foreach
+        if self.compile != "step":  # fused Adam (gankit.training.fastpath.fuse_adam_); the step mirrors foreach
             fastpath.fuse_adam_(self.opt_g, self.opt_d)
         # What the training passes run through: DDP wrappers under torchrun (made in `train`, after every rank
         # has built its Trainer: a collective here could wait for a rank that failed), G and D otherwise.
@@ -127,7 +135,7 @@ class Trainer(Snapshots, Evaluating):
         self.one_iteration = Iteration(self.objective, self.penalties, self.augment, cfg.train, self.autocast)
         self.players = EagerPlayers(self)
         capability.check_path("eager", cfg, self.G, self.D, self.data.kind)
-        self.compiled_step = compiled.CompiledStep(self) if cfg.runtime.compile == "step" else None
+        self.compiled_step = compiled.CompiledStep(self) if self.compile == "step" else None
 
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -138,10 +146,6 @@ class Trainer(Snapshots, Evaluating):
         self.step = 0
         self.wall_before = 0.0  # seconds of training in earlier sessions of this run (from the checkpoint)
         self.session_started: float | None = None
-        if cfg.train.steps is not None:
-            self.total_steps = cfg.train.steps
-        else:
-            self.total_steps = cfg.train.epochs * self.batcher.steps_per_epoch
         self.sums = torch.zeros(len(LOGGED), device=self.device)  # the logged values, summed until the log step
         self.sums_count = 0
         # Under torchrun rank 0 alone writes the run directory; the others log nowhere.
