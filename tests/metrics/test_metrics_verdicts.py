@@ -89,3 +89,16 @@ def test_the_converged_rule_reads_the_fid_at_the_floors_size():
     assert verdict("image", m, [], CONFIG)["verdict"] != "converged"  # 9.0 > 3 x 2.0 + 3 x 0.3
     found = verdict("image", {**m, "fid_lenet_matched": 6.5}, [], CONFIG)
     assert found["verdict"] == "converged" and "at N = 1,000" in found["evidence"]
+
+
+def test_samples_not_yet_recognisable_are_undertrained_not_collapsed():
+    # mnist-fast after 259 steps (12 s): varied digit-like blobs, 58% classified confidently against real images'
+    # 95%, the confident ones mostly two classes. The same numbers with a G that draws two classes recognisably
+    # (confident as real images) are a collapse.
+    m = {"fid_lenet": 514.0, "fid_lenet_floor": 2.15, "fid_lenet_floor_std": 0.1, "precision": 0.466, "recall": 0.0,
+         "class_coverage": 0.2, "class_kl": 1.78, "class_kl_floor": 0.0002, "confident_share": 0.581,
+         "confident_share_floor": 0.949, "num_real_test": 1000}
+    early = verdict("image", m, [], CONFIG)
+    assert early["verdict"] == "undertrained" and "not yet recognisable" in early["evidence"]
+    assert verdict("image", {**m, "confident_share": 0.97}, [], CONFIG)["verdict"] == "mode collapse"
+    assert verdict("image", {**m, "confident_share": 0.75 * 0.949}, [], CONFIG)["verdict"] == "mode collapse"

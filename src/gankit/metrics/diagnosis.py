@@ -33,7 +33,8 @@ with `log.eval_every`) stands in for them. The rules are tried in this order; th
    the classes produced (confidently, with a minimum share), or a class KL above 0.5 nats; Stacked
    MNIST: fewer than 80% of the modes real data shows, or a mode KL log(1/0.8) nats above real data's. Each
    also needs the samples to look like data (2-D: at least 10% high quality; images: precision at least
-   0.3): noise that misses every mode is undertraining, not collapse; and it must not be improving (below).
+   0.3 and at least 3/4 of real images' confident share): noise that misses every mode, or blobs the classifier
+   guesses at, is undertraining, not collapse; and it must not be improving (below).
    "since step N" is the first eval row of the final unbroken stretch of collapsed evals.
 7. **undertrained**: metrics exist and are off target, with no failure pattern; the evidence says whether
    the headline metric is still improving: from the middle eval row to the last it closed at least a tenth of

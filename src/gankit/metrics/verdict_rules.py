@@ -50,6 +50,10 @@ COLLAPSE_CLASS_COVERAGE = 0.8
 COLLAPSE_CLASS_KL = 0.5
 # Images: with precision below 0.3 most samples lie outside the real data's manifold: noise, not collapse.
 COLLAPSE_MIN_PRECISION = 0.3
+# Images: a collapsed G draws few classes, each recognisably (a one-class G is ~100% confident); when under 3/4 of
+# the confident share real images get is confident, G does not draw digits yet and the few confident classes are
+# the classifier's guesses (mnist-fast at step 259: 58% confident against 95%, 2 classes, varied digit-like blobs).
+COLLAPSE_MIN_CONFIDENT_RATIO = 0.75
 # Stacked MNIST (1,000 modes): judged against the real-vs-real floors (modes_floor, mode_kl_floor), since
 # classifier errors and 26,000 samples keep even real data from a flat 1,000. Converged: 95% of the modes real
 # data shows and a mode KL within 0.1 nats of real's (PacGAN's best runs sit ~0.07 above uniform).
@@ -165,12 +169,20 @@ def collapse(kind: str, m: Mapping[str, Any], config: Any) -> str | None:
         precision = num(m, images.PRECISION)
         if coverage is None or (precision is not None and precision < COLLAPSE_MIN_PRECISION):
             return None
+        if not _recognisable(m):
+            return None
         if coverage <= COLLAPSE_CLASS_COVERAGE or (kl is not None and kl > COLLAPSE_CLASS_KL):
             floor = num(m, images.floor_key(images.CLASS_KL))
             kl_text = f", class KL {g(kl)} nats" + (f" (floor {g(floor)})" if floor is not None else "") if kl is not None else ""
             prec = f", precision {g(precision)}" if precision is not None else ""
             return f"{100 * coverage:.0f}% of the classes produced{kl_text}{prec}"
     return None
+
+
+def _recognisable(m: Mapping[str, Any]) -> bool:
+    """Whether the samples are classified as confidently as real images are (to COLLAPSE_MIN_CONFIDENT_RATIO)."""
+    confident, floor = num(m, images.CONFIDENT_SHARE), num(m, images.floor_key(images.CONFIDENT_SHARE))
+    return confident is None or not floor or confident >= COLLAPSE_MIN_CONFIDENT_RATIO * floor
 
 
 def off_target(kind: str, m: Mapping[str, Any], config: Any, name: str) -> str:
@@ -191,6 +203,9 @@ def off_target(kind: str, m: Mapping[str, Any], config: Any, name: str) -> str:
     coverage = num(m, images.CLASS_COVERAGE)
     if coverage is not None:  # labelled datasets only (Stacked MNIST counts modes, a folder has no classes)
         where += f", {100 * coverage:.0f}% of the classes produced"
+        if not _recognisable(m):
+            where += (f" ({100 * num(m, images.CONFIDENT_SHARE):.0f}% of the samples classified confidently, real "
+                      f"images {100 * num(m, images.floor_key(images.CONFIDENT_SHARE)):.0f}%: not yet recognisable)")
     return where
 
 
