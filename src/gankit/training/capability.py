@@ -53,9 +53,10 @@ AUTO_COMPILE_STEPS = 10_000  # a first compile took ~27 s (gan-1d, Zen 5): it pa
 def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,
                     path: str = "eager") -> tuple[bool | str, str]:
     """(runtime.compile as run, why). `auto` takes the compiled whole step (gankit.training.compiled) for long
-    CPU runs the compiled path can train, where a C++ compiler exists for inductor; eager otherwise. Measured:
-    2.3x the eager toy step and 3.7x post 002's loop for gan-1d (benchmarks/RESULTS.md "toy speed", "gan-1d
-    speed"); conv GANs ran slower compiled, and the check refuses them (batch norm)."""
+    CPU runs the compiled path can train, where a C++ compiler exists for inductor; eager otherwise. Measured on
+    the Zen 5: 2.7x the classic toy loop (eager 1.3x) and 3.2x post 002's loop for gan-1d (eager 1.1x;
+    benchmarks/RESULTS.md "toy speed", "gan-1d speed"); conv GANs ran slower compiled, and the check refuses
+    them (batch norm)."""
     asked = config.runtime.compile
     if asked != "auto":
         return asked, "asked for"
