@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.func import functional_call, grad
+from tqdm import tqdm
 
 from gankit.store import faults
 from gankit.training import fastpath
@@ -98,7 +99,7 @@ class CompiledStep:
 
     def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
-        self.t = trainer
+        self.t, self.announced = trainer, False
         cfg = trainer.config
         self.names = {"g": [n for n, _ in trainer.G.named_parameters()], "d": [n for n, _ in trainer.D.named_parameters()]}
         for opt in (trainer.opt_g, trainer.opt_d):
@@ -133,6 +134,10 @@ class CompiledStep:
 
     def __call__(self, real: Tensor) -> Tensor:
         t, train = self.t, self.t.config.train
+        if not self.announced:  # the first call compiles: the bar stands still meanwhile, so say why
+            self.announced = True
+            tqdm.write("compiling the training step (runtime.compile: step): ~30 s the first time on a machine, a "
+                       "few seconds once inductor's cache holds it")  # above the progress bar, not inside it
         # The eager order of draws: D's noise for each D update, then G's for each G update
         noise = [t.noise(len(real)) for _ in range(train.d_steps)] + [t.noise(train.batch_size) for _ in range(train.g_steps)]
         sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
