@@ -1,7 +1,9 @@
-"""The 2-D toy step on CUDA by way of launch: eager, the compiled whole step (inductor's default mode), and the
-same step with inductor's CUDA graphs (triton.cudagraphs: what mode="reduce-overhead" turns on), side by side.
+"""The 2-D toy step on CUDA by way of launch: eager, the compiled whole step (inductor's default mode), the
+same step with inductor's CUDA graphs (triton.cudagraphs: what mode="reduce-overhead" turns on), and the eager
+step replayed as a CUDA graph (`runtime.compile: graph`), side by side.
 
-    python benchmarks/gpu_toy_modes.py [--preset wgan-grid25] [--iters 300] [--repeats 3]
+    python benchmarks/gpu_toy_modes.py [--preset wgan-grid25] [--modes eager,step,step-cudagraphs,graph]
+                                       [--iters 300] [--repeats 3]
 
 A probe for issue 16 (CUDA graphs for the toy step): it prints s / iteration (median over interleaved repeats)
 and each contender's G weights after the same iterations from the same seed, against eager's, so a mode that
@@ -23,6 +25,11 @@ from gankit.presets import load_preset
 from gankit.training import compiled
 from gankit.training.trainer import Trainer
 
+MODES = {"eager": ("false", None), "step": ("step", None), "step-cudagraphs": ("step", "cudagraphs"),
+         "graph": ("graph", None)}
+NAMES = {"eager": "eager", "step": "compiled step", "step-cudagraphs": "compiled step + CUDA graphs",
+         "graph": "eager step as a CUDA graph"}
+
 
 def build(preset: str, compile_: str, mode: str | None, work: str) -> Trainer:
     config = resolve_config(load_preset(preset), ["runtime.device=cuda", f"runtime.compile={compile_}"])
@@ -39,14 +46,14 @@ def main() -> None:
     parser.add_argument("--preset", default="wgan-grid25")
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--modes", default="eager,step,step-cudagraphs", help=f"of {', '.join(MODES)}")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA GPU visible")
     compiled.check_path = lambda *a, **k: None  # the probe that decides whether CUDA's refusal can be lifted
     with tempfile.TemporaryDirectory() as work:
-        contenders = {"eager": build(args.preset, "false", None, work),
-                      "compiled step": build(args.preset, "step", None, work),
-                      "compiled step + CUDA graphs": build(args.preset, "step", "cudagraphs", work)}
+        modes = ["eager", *(m for m in args.modes.split(",") if m != "eager")]  # eager: the reference
+        contenders = {NAMES[m]: build(args.preset, *MODES[m], work) for m in modes}
 
         def stepper(t: Trainer):
             def step() -> None:

@@ -76,8 +76,10 @@ class RuntimeConfig:
     subpixel: bool = True
     # torch.compile G and D (gankit.training.fastpath): pays for the toy MLPs on CPU, not for conv GANs (measured);
     # step: the whole iteration as one compiled function (gankit.training.compiled; MLP GANs with adam; fp32 or bf16);
-    # auto: step for long CPU runs it can train where a C++ compiler exists, else eager (capability.resolve_compile)
-    compile: Literal[False, True, "step", "auto"] = "auto"
+    # graph: the eager step captured as a CUDA graph and replayed (gankit.training.graphed; CUDA, fused Adam);
+    # auto: graph on CUDA; step for long CPU runs it can train where a C++ compiler exists; else eager
+    # (capability.resolve_compile)
+    compile: Literal[False, True, "step", "graph", "auto"] = "auto"
     # CPU: values below 1.2e-38 computed as zero. Adam's moments of dead units decay into that range (beta2 0.9:
     # within ~800 steps) and x86 handles such numbers ~100x slower: with foreach Adam (the compiled step) grid25-
     # fast's late steps ran 1.7-1.9x slower; fused Adam, the eager default, barely meets them (Zen 3, one thread;

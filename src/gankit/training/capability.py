@@ -24,6 +24,7 @@ from gankit.registry import settings
 
 FIXES = {
     "compiled": "use runtime.compile: true (G and D compiled separately) or false",
+    "graph": "use runtime.compile: false",
     "ensemble": "train these runs one at a time",
     "torchrun": "run it in one process",
 }
@@ -41,7 +42,8 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
     why = _refusal(path, config, G, D, data_kind, world_size)
     if why is None:
         return
-    where = {"eager": "this run", "compiled": "runtime.compile: step", "ensemble": "an ensemble",
+    where = {"eager": "this run", "compiled": "runtime.compile: step", "graph": "runtime.compile: graph",
+             "ensemble": "an ensemble",
              "torchrun": f"torchrun ({world_size} ranks)"}[path]
     fix = FIXES.get(path)
     raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
@@ -62,8 +64,13 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
         return asked, "asked for"
     if path != "eager":
         return False, f"{path} trains its own way"
+    if device.type == "cuda":
+        why = _refusal("graph", config, G, D, data_kind, 1)
+        if why is not None:
+            return False, f"a CUDA graph cannot hold {why.split(' (')[0]}"
+        return "graph", "a CUDA run: the whole step replayed as one CUDA graph (a small GAN's step is kernel launches)"
     if device.type != "cpu":
-        return False, "the compiled step is refused on CUDA until it is run on a GPU"
+        return False, f"no compiled path for {device.type}"
     why = _refusal("compiled", config, G, D, data_kind, 1)
     if why is not None:
         return False, f"the compiled step cannot train {why.rsplit(': ', 1)[0]}"
@@ -96,14 +103,16 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
         return None
     if t.skip_nonfinite:
         return "train.skip_nonfinite (it decides per update, on the host): set train.skip_nonfinite=false"
+    if path == "graph":
+        return _graph_refusal(config, [m for m in (G, D) if m is not None])
     if path == "torchrun":
         if t.d_input != "sample":  # each rank holds a part of the batch: D would see a different set of values
             return f"train.d_input '{t.d_input}' (D sees the whole batch at once): use train.d_input: sample"
         if t.batch_size % world_size:
             return (f"train.batch_size {t.batch_size} (the global batch): it does not split into {world_size} "
                     "equal parts; choose a multiple of the number of ranks")
-        if config.runtime.compile == "step":
-            return "runtime.compile: step (it bypasses DDP): use runtime.compile: true or false"
+        if config.runtime.compile in ("step", "graph"):
+            return f"runtime.compile: {config.runtime.compile} (it bypasses DDP): use runtime.compile: true or false"
         return None
     if t.fakes != "fresh":
         return f"train.fakes: {t.fakes} (it draws fresh fakes for D, then for G): set train.fakes=fresh"
@@ -118,6 +127,19 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
             return "optimisers other than adam"
         if any(isinstance(x, nn.Dropout) for m in models for x in m.modules()):
             return "models with dropout"
+    return None
+
+
+def _graph_refusal(config: Any, models: list[nn.Module]) -> str | None:
+    """What a CUDA graph of the eager iteration (gankit.training.graphed) cannot hold."""
+    if any(not p.is_cuda for m in models for p in m.parameters()):
+        return "models off CUDA (CUDA graphs are a CUDA feature): set runtime.device=cuda or runtime.compile: false"
+    for who in ("g", "d"):
+        opt = config.optim[who]
+        if opt["name"] != "adam":
+            return f"optim.{who} {opt['name']} (a replay needs fused Adam, whose step count lives on the GPU)"
+        if opt.get("decay"):
+            return f"optim.{who}.decay (the graph holds one learning rate)"
     return None
 
 

@@ -138,6 +138,9 @@ class Snapshots:
         self.step = self.checkpoint_step = state["step"]
         self.best = state.get("best")
         self.wall_before = float(state.get("wall_seconds", 0.0))
+        forget = getattr(self.compiled_step, "forget", None)  # CUDA graphs hold the tensors the load replaced
+        if forget is not None:
+            forget()
 
 
 

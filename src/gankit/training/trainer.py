@@ -34,7 +34,7 @@ from gankit.parts.objectives import OBJECTIVES
 from gankit.parts.optim import build_optimizer
 from gankit.parts.penalties import build_penalties
 from gankit.store import rundir
-from gankit.training import capability, compiled, distributed, fastpath
+from gankit.training import capability, compiled, distributed, fastpath, graphed
 from gankit.training.batching import Batcher
 from gankit.training.evaluating import Evaluating, check_eval
 from gankit.training.iteration import LOGGED, Iteration
@@ -135,7 +135,9 @@ class Trainer(Snapshots, Evaluating):
         self.one_iteration = Iteration(self.objective, self.penalties, self.augment, cfg.train, self.autocast)
         self.players = EagerPlayers(self)
         capability.check_path("eager", cfg, self.G, self.D, self.data.kind)
-        self.compiled_step = compiled.CompiledStep(self) if self.compile == "step" else None
+        # runtime.compile step (CPU: one inductor graph) or graph (CUDA: the eager step replayed); None: eager
+        kinds = {"step": compiled.CompiledStep, "graph": graphed.GraphedStep}
+        self.compiled_step = kinds[self.compile](self) if self.compile in kinds else None
 
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed)
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -180,7 +182,8 @@ class Trainer(Snapshots, Evaluating):
     def autocast(self) -> torch.autocast:
         """runtime.precision bf16: a fresh autocast context (one object entered twice, nested, would restore
         the wrong state on exit)."""
-        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16)
+        # a CUDA graph capture must not cache casts across the capture (PyTorch's AMP + CUDA graphs notes)
+        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16, cache_enabled=self.compile != "graph")
 
     def iteration(self) -> None:
         """One batch through the GAN iteration (compiled or eager), its logged values into the log sums."""

@@ -1,0 +1,101 @@
+"""runtime.compile: graph (gankit.training.graphed): the eager step replayed as CUDA graphs trains as the eager
+step does, resumes as it does, and is refused, in one line, where a graph cannot hold the step. The CUDA tests
+run on a lent GPU (benchmarks/gpu_checks.sh); the refusals run everywhere."""
+
+import copy
+
+import pytest
+import torch
+
+from gankit.config import resolve_config
+from gankit.errors import ConfigError
+from gankit.training import capability
+from gankit.training.trainer import Trainer
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_auto_takes_the_graph_on_cuda_and_says_why_it_cannot_elsewhere():
+    def resolve(preset, *sets, device="cuda"):
+        cfg = resolve_config(preset, list(sets))
+        return capability.resolve_compile(cfg, None, None, "image", torch.device(device), 100)
+
+    assert resolve("dcgan-mnist-pytorch-gan")[0] == "graph"  # batch norm, dropout, fakes: reuse all replay
+    assert resolve("mnist-fast")[0] == "graph"  # class-conditional, channels_last
+    compile_, why = resolve("dcgan-mnist-pytorch-gan", "optim.d={name: rmsprop, lr: 5.0e-5}")
+    assert compile_ is False and "optim.d rmsprop" in why
+    compile_, why = resolve("dcgan-mnist-pytorch-gan", "optim.g.decay=1e-5")
+    assert compile_ is False and "optim.g.decay" in why
+    compile_, why = resolve("dcgan-mnist-pytorch-gan", "train.skip_nonfinite=true")
+    assert compile_ is False and "skip_nonfinite" in why
+    assert resolve("dcgan-mnist-pytorch-gan", "runtime.compile=false")[0] is False  # asked for: as asked
+
+
+def test_a_graph_is_refused_off_cuda_in_one_line(tmp_path):
+    cfg = resolve_config("grid25-fast", ["runtime.device=cpu", "runtime.compile=graph", "data.points_per_mode=40"])
+    with pytest.raises(ConfigError, match=r"^runtime.compile: graph cannot train models off CUDA") as err:
+        Trainer(cfg, tmp_path / "run", progress=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def _train(tmp_path, name, preset, steps, sets):
+    cfg = resolve_config(preset, ["runtime.device=cuda", f"train.steps={steps}", "log.eval_every=0",
+                                  "log.sample_every=1000", "log.checkpoint_every=1000", *sets])
+    t = Trainer(cfg, tmp_path / name, progress=False)
+    logged = []
+    for _ in range(steps):
+        before = t.sums.clone()
+        t.iteration()
+        logged.append((t.sums - before).cpu())
+        t.step += 1
+    return t, torch.stack(logged)
+
+
+def _weights(t):
+    return [p.detach().clone() for m in (t.G, t.D) for p in m.parameters()]
+
+
+@cuda
+@pytest.mark.parametrize("preset,sets", [
+    ("dcgan-mnist-pytorch-gan", []),  # batch norm, dropout (torch's default stream), fakes: reuse
+    ("mnist-fast", []),  # class-conditional, G's weight average, channels_last
+    ("grid25-fast", ["data.points_per_mode=40"]),  # lazy R1 every 4th step: two graphs
+])
+def test_the_graph_trains_as_the_eager_step_does(tmp_path, preset, sets, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # the same kernels on both sides
+    steps = 20  # grid25-fast: R1 is due at 0, 4, 8 (warm-up), captured at 12, replayed at 16
+    eager, eager_logged = _train(tmp_path, "eager", preset, steps, ["runtime.compile=false", *sets])
+    graph, graph_logged = _train(tmp_path, "graph", preset, steps, ["runtime.compile=graph", *sets])
+    assert graph.compile == "graph" and len(graph.compiled_step.graphs) >= 1
+    first = _weights(Trainer(resolve_config(preset, ["runtime.device=cuda", *sets]), tmp_path / "init",
+                             progress=False))
+    moved = max((a - b).abs().max().item() for a, b in zip(_weights(eager), first))
+    diff = max((a - b).abs().max().item() for a, b in zip(_weights(eager), _weights(graph)))
+    assert moved > 1e-3, "the weights did not move: the comparison would say nothing"
+    assert diff < 1e-4 * moved, f"graph and eager weights differ by {diff:.2e} (moved {moved:.2e})"
+    assert torch.allclose(eager_logged, graph_logged, rtol=1e-4, atol=1e-5)
+    if preset == "grid25-fast":
+        assert len(graph.compiled_step.graphs) == 2  # R1 due, and not due
+
+
+@cuda
+def test_a_graphed_run_resumes_as_the_uninterrupted_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    cfg = resolve_config("grid25-fast", ["runtime.device=cuda", "runtime.compile=graph", "data.points_per_mode=40"])
+    trainer = Trainer(cfg, tmp_path / "t", progress=False)
+
+    def train(n: int) -> None:
+        for _ in range(n):
+            trainer.iteration()
+            trainer.step += 1
+
+    train(6)  # 3 warm-up steps, the graph of the R1 step and of the others
+    saved = copy.deepcopy(trainer.state())
+    train(8)
+    after = copy.deepcopy(trainer.state())
+    trainer.load_state(saved)  # new optimiser state tensors: the graphs that held the old ones must go
+    train(8)
+    again = trainer.state()
+    for part in ("generator", "generator_ema", "discriminator", "opt_g", "opt_d", "log_sums"):
+        torch.testing.assert_close(again[part], after[part], rtol=0, atol=1e-6)
