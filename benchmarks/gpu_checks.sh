@@ -34,7 +34,7 @@ step info 60 bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version,cl
   for p in dcgan-mnist-pytorch-gan mnist-fast grid25-fast wgan-grid25; do $PY -m gankit info --preset \$p; done"
 
 # 2. The CUDA graph path (runtime.compile: graph, what auto takes on CUDA): it trains as eager does, resumes.
-step graphtests 150 $PY -m pytest -q -p no:cacheprovider --timeout 120 tests/training/test_graphed.py
+step graphtests 150 $PY -m pytest -q -s -rA -p no:cacheprovider --timeout 120 tests/training/test_graphed.py
 # a broken capture must not take the other checks down with it: the CLI steps then run eagerly, and say so
 C=""
 if [[ ${RC[graphtests]:-0} != 0 ]]; then C="--set runtime.compile=false"; echo "=== graph tests failed: CLI steps eager"; fi
