@@ -3,7 +3,7 @@ same step with inductor's CUDA graphs (triton.cudagraphs: what mode="reduce-over
 step replayed as a CUDA graph (`runtime.compile: graph`), side by side.
 
     python benchmarks/gpu_toy_modes.py [--preset wgan-grid25] [--modes eager,step,step-cudagraphs,graph]
-                                       [--iters 300] [--repeats 3]
+                                       [--set KEY=VALUE ...] [--iters 300] [--repeats 3]
 
 A probe for issue 16 (CUDA graphs for the toy step): it prints s / iteration (median over interleaved repeats)
 and each contender's G weights after the same iterations from the same seed, against eager's, so a mode that
@@ -31,8 +31,8 @@ NAMES = {"eager": "eager", "step": "compiled step", "step-cudagraphs": "compiled
          "graph": "eager step as a CUDA graph"}
 
 
-def build(preset: str, compile_: str, mode: str | None, work: str) -> Trainer:
-    config = resolve_config(load_preset(preset), ["runtime.device=cuda", f"runtime.compile={compile_}"])
+def build(preset: str, compile_: str, mode: str | None, work: str, sets: list[str]) -> Trainer:
+    config = resolve_config(load_preset(preset), ["runtime.device=cuda", f"runtime.compile={compile_}", *sets])
     trainer = Trainer(config, f"{work}/{compile_}-{mode}", progress=False)
     if mode is not None:
         step = trainer.compiled_step
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--preset", default="wgan-grid25")
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--modes", default="eager,step,step-cudagraphs", help=f"of {', '.join(MODES)}")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -53,7 +54,7 @@ def main() -> None:
     compiled.check_path = lambda *a, **k: None  # the probe that decides whether CUDA's refusal can be lifted
     with tempfile.TemporaryDirectory() as work:
         modes = ["eager", *(m for m in args.modes.split(",") if m != "eager")]  # eager: the reference
-        contenders = {NAMES[m]: build(args.preset, *MODES[m], work) for m in modes}
+        contenders = {NAMES[m]: build(args.preset, *MODES[m], work, args.set) for m in modes}
 
         def stepper(t: Trainer):
             def step() -> None:

@@ -3,6 +3,7 @@ step does, resumes as it does, and is refused, in one line, where a graph cannot
 run on a lent GPU (benchmarks/gpu_checks.sh); the refusals run everywhere."""
 
 import copy
+import shutil
 
 import pytest
 import torch
@@ -16,9 +17,9 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 def test_auto_takes_the_graph_on_cuda_and_says_why_it_cannot_elsewhere():
-    def resolve(preset, *sets, device="cuda"):
+    def resolve(preset, *sets, device="cuda", steps=100):
         cfg = resolve_config(preset, list(sets))
-        return capability.resolve_compile(cfg, None, None, "image", torch.device(device), 100)
+        return capability.resolve_compile(cfg, None, None, "image", torch.device(device), steps)
 
     assert resolve("dcgan-mnist-pytorch-gan")[0] == "graph"  # batch norm, dropout, fakes: reuse all replay
     assert resolve("mnist-fast")[0] == "graph"  # class-conditional, channels_last
@@ -29,10 +30,15 @@ def test_auto_takes_the_graph_on_cuda_and_says_why_it_cannot_elsewhere():
     compile_, why = resolve("dcgan-mnist-pytorch-gan", "train.skip_nonfinite=true")
     assert compile_ is False and "skip_nonfinite" in why
     assert resolve("dcgan-mnist-pytorch-gan", "runtime.compile=false")[0] is False  # asked for: as asked
+    # post 004's decay: no graph; a long MLP run then takes the compiled step, on CUDA as on the CPU
+    compile_, why = resolve("wgan-grid25", steps=20_000)
+    if shutil.which("g++") or shutil.which("c++"):
+        assert compile_ == "step" and why.startswith("a CUDA graph cannot hold optim.g.decay; a long MLP run on the CUDA")
 
 
 def test_a_graph_is_refused_off_cuda_in_one_line(tmp_path):
-    cfg = resolve_config("grid25-fast", ["runtime.device=cpu", "runtime.compile=graph", "data.points_per_mode=40"])
+    cfg = resolve_config("grid25-fast", ["runtime.device=cpu", "runtime.compile=graph", "data.points_per_mode=40",
+                                        "optim.g.decay=0", "optim.d.decay=0"])
     with pytest.raises(ConfigError, match=r"^runtime.compile: graph cannot train models off CUDA") as err:
         Trainer(cfg, tmp_path / "run", progress=False)
     assert "\n" not in str(err.value)
@@ -60,7 +66,7 @@ def _weights(t):
 @pytest.mark.parametrize("preset,sets", [
     ("dcgan-mnist-pytorch-gan", []),  # batch norm, dropout (torch's default stream), fakes: reuse
     ("mnist-fast", []),  # class-conditional, G's weight average, channels_last
-    ("grid25-fast", ["data.points_per_mode=40"]),  # lazy R1 every 4th step: two graphs
+    ("grid25-fast", ["data.points_per_mode=40", "optim.g.decay=0", "optim.d.decay=0"]),  # lazy R1 every 4th step: two graphs
 ])
 def test_the_graph_trains_as_the_eager_step_does(tmp_path, preset, sets, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # the same kernels on both sides
@@ -85,7 +91,8 @@ def test_the_graph_trains_as_the_eager_step_does(tmp_path, preset, sets, monkeyp
 @cuda
 def test_a_graphed_run_resumes_as_the_uninterrupted_one(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    cfg = resolve_config("grid25-fast", ["runtime.device=cuda", "runtime.compile=graph", "data.points_per_mode=40"])
+    cfg = resolve_config("grid25-fast", ["runtime.device=cuda", "runtime.compile=graph", "data.points_per_mode=40",
+                                        "optim.g.decay=0", "optim.d.decay=0"])
     trainer = Trainer(cfg, tmp_path / "t", progress=False)
 
     def train(n: int) -> None:

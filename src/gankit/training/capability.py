@@ -54,32 +54,36 @@ AUTO_COMPILE_STEPS = 10_000  # a first compile took ~27 s (gan-1d, Zen 5): it pa
 
 def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,
                     path: str = "eager") -> tuple[bool | str, str]:
-    """(runtime.compile as run, why). `auto` takes the compiled whole step (gankit.training.compiled) for long
-    CPU runs the compiled path can train, where a C++ compiler exists for inductor; eager otherwise. Measured on
-    the Zen 5: 2.7x the classic toy loop (eager 1.3x) and 3.2x post 002's loop for gan-1d (eager 1.1x;
-    benchmarks/RESULTS.md "toy speed", "gan-1d speed"); conv GANs ran slower compiled, and the check refuses
+    """(runtime.compile as run, why). `auto` on CUDA: the eager step replayed as a CUDA graph where one can hold
+    it (gankit.training.graphed; H200: 5.9-10.5x the eager step, benchmarks/RESULTS.md "GPU checks"). Then, on
+    CUDA and CPU alike, the compiled whole step (gankit.training.compiled) for long runs the compiled path can
+    train, where a C++ compiler exists for inductor (and Triton's launcher); eager otherwise. Measured: on the Zen
+    5 2.7x the classic toy loop (eager 1.3x) and 3.2x post 002's loop for gan-1d (eager 1.1x; "toy speed",
+    "gan-1d speed"); on the H200 3.3x the eager toy step. Conv GANs ran slower compiled, and the check refuses
     them (batch norm)."""
     asked = config.runtime.compile
     if asked != "auto":
         return asked, "asked for"
     if path != "eager":
         return False, f"{path} trains its own way"
+    if device.type not in ("cpu", "cuda"):
+        return False, f"no compiled path for {device.type}"
+    before = ""
     if device.type == "cuda":
         why = _refusal("graph", config, G, D, data_kind, 1)
-        if why is not None:
-            return False, f"a CUDA graph cannot hold {why.split(' (')[0]}"
-        return "graph", "a CUDA run: the whole step replayed as one CUDA graph (a small GAN's step is kernel launches)"
-    if device.type != "cpu":
-        return False, f"no compiled path for {device.type}"
+        if why is None:
+            return "graph", "a CUDA run: the whole step replayed as a CUDA graph (a small GAN's step is kernel launches)"
+        before = f"a CUDA graph cannot hold {why.split(' (')[0]}; "
     why = _refusal("compiled", config, G, D, data_kind, 1)
     if why is not None:
-        return False, f"the compiled step cannot train {why.rsplit(': ', 1)[0]}"
+        return False, f"{before}the compiled step cannot train {why.rsplit(': ', 1)[0]}"
     if steps < AUTO_COMPILE_STEPS:
-        return False, f"a short run ({steps:,} < {AUTO_COMPILE_STEPS:,} steps) does not repay the compile"
+        return False, f"{before}a short run ({steps:,} < {AUTO_COMPILE_STEPS:,} steps) does not repay the compile"
     compiler = next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++") if c and shutil.which(c)), None)
     if compiler is None:
-        return False, "no C++ compiler (g++, c++, clang++ or $CXX) for inductor: eager instead"
-    return "step", f"a long MLP run on the CPU, compiled once with {compiler}, the kernels cached by inductor"
+        return False, f"{before}no C++ compiler (g++, c++, clang++ or $CXX) for inductor: eager instead"
+    return "step", (f"{before}a long MLP run on the {device.type.upper()}, compiled once with {compiler}, the kernels "
+                    "cached by inductor")
 
 
 def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,
@@ -120,9 +124,6 @@ def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, d
     if any(True for m in models for _ in m.buffers()):
         return "models with buffers (batch norm): use a toy MLP"
     if path == "compiled":
-        if any(p.is_cuda for m in models for p in m.parameters()):  # benchmarks/RESULTS.md "GPU checks"
-            return ("CUDA models yet (its kernels failed to launch on an H200; the fix is untested on a GPU): "
-                    "use runtime.compile: true or false on CUDA")
         if any(config.optim[w]["name"] != "adam" for w in ("g", "d")):
             return "optimisers other than adam"
         if any(isinstance(x, nn.Dropout) for m in models for x in m.modules()):
