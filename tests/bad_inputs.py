@@ -156,6 +156,47 @@ def _damaged_history(run: Path, _runs: dict[str, Path]) -> None:
     (run / "history.jsonl").write_text("\n".join([lines[0], "{garbage", *lines[1:]]) + "\n")
 
 
+def _typed_history(value: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A history row that is JSON but no row of gankit's: its step is not a whole number."""
+
+    def edit(run: Path, _runs: dict[str, Path]) -> None:
+        lines = (run / "history.jsonl").read_text().splitlines()
+        (run / "history.jsonl").write_text("\n".join([lines[0], '{"step": ' + value + "}", *lines[1:]]) + "\n")
+
+    return edit
+
+
+def _user_files(run: Path, _runs: dict[str, Path]) -> None:
+    (run / "notes.txt").write_text("my notes on this run")
+
+
+def _user_folder_in_samples(run: Path, _runs: dict[str, Path]) -> None:
+    (run / "samples" / "mycode").mkdir()
+    (run / "samples" / "mycode" / "a.py").write_text("print('mine')\n")
+
+
+def _raw_pickle(protocol: int) -> Callable[[Path, dict[str, Path]], None]:
+    def edit(run: Path, _runs: dict[str, Path]) -> None:
+        import pickle
+
+        (run / "checkpoints" / "last.pt").write_bytes(pickle.dumps({"generator": Pwn()}, protocol=protocol))
+
+    return edit
+
+
+def _huge_picture(run: Path, _runs: dict[str, Path]) -> None:
+    """A PNG declaring 60,000 x 60,000 pixels (a decompression bomb), small on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    (run / "samples" / "step_0000009.png").write_bytes(png)
+
+
 def _empty_checkpoint(run: Path, _runs: dict[str, Path]) -> None:
     (run / "checkpoints" / "last.pt").write_bytes(b"")
 
@@ -344,6 +385,12 @@ CASES: list[Case] = [
     Case("overwrite-foreign-marker", "--overwrite a run whose marker and config.yaml disagree",
          ("train", "--preset", "gan-1d", "--out", "run", "--overwrite"), "belong to different runs",
          _run(_foreign_marker)),
+    Case("overwrite-run-with-user-file", "--overwrite a run holding a file the user put there",
+         ("train", "--preset", "gan-1d", "--out", "run", "--overwrite"), "it holds 'run/notes.txt', which gankit did "
+         "not make", _run(_user_files)),
+    Case("overwrite-run-with-user-folder", "--overwrite a run holding the user's folder inside samples/",
+         ("train", "--preset", "gan-1d", "--out", "run", "--overwrite"), "it holds 'run/samples/mycode'",
+         _run(_user_folder_in_samples)),
     Case("resume-config-only", "--resume a folder that merely holds a config.yaml", ("train", "--resume", "proj"),
          "a config.yaml alone", _write("proj/config.yaml", "name: x\ntrain: {steps: 3}\n")),
     Case("report-link-curves", "report with curves.png a link out of the run", ("report", "run"), "symbolic link",
@@ -361,6 +408,16 @@ CASES: list[Case] = [
     # -- damaged files are reported, not repaired silently
     Case("resume-history-damaged", "resume with a damaged line in the middle of history.jsonl",
          ("train", "--resume", "run"), "line 2 is damaged", _run(_damaged_history)),
+    Case("resume-history-step-text", "resume with a history row whose step is text", ("train", "--resume", "run"),
+         "line 2 is damaged", _run(_typed_history('"x"'))),
+    Case("resume-history-step-null", "resume with a history row whose step is null", ("train", "--resume", "run"),
+         "line 2 is damaged", _run(_typed_history("null"))),
+    Case("resume-history-step-negative", "resume with a history row whose step is -5", ("train", "--resume", "run"),
+         "line 2 is damaged", _run(_typed_history("-5"))),
+    Case("raw-pickle-protocol-4", "a raw pickle (protocol 4) as last.pt, sampled", ("sample", "run"),
+         "it carries 'posix.system', which could run code", _run(_raw_pickle(4))),
+    Case("raw-pickle-protocol-5", "a raw pickle (protocol 5) as last.pt, resumed", ("train", "--resume", "run"),
+         "it carries 'posix.system', which could run code", _run(_raw_pickle(5))),
     Case("drop-history-without-resume", "--drop-damaged-history without --resume",
          ("train", "--preset", "gan-1d", "--drop-damaged-history"), "goes with --resume"),
     Case("checkpoint-empty-sample", "sample a run whose last.pt is 0 bytes (nothing to fall back to)",
@@ -389,6 +446,14 @@ CASES: list[Case] = [
          "log.n_samples must be at most"),
     Case("threads-huge", "100,000 threads", train("gan-1d", "runtime.threads=100000"),
          "runtime.threads must be at most"),
+    Case("data-float-infinite", "data.mean 1e400 (read as infinity)", train("gan-1d", "data.mean=1e400"),
+         "data.mean must be a finite number"),
+    Case("data-std-infinite", "data.std 1e400 (read as infinity)", train("gan-1d", "data.std=1e400"),
+         "data.std must be a finite number"),
+    Case("loss-label-nan", "a loss setting NaN", train("gan-1d", "loss.real_label=.nan"),
+         "'real_label' must be in [0, 1], got nan"),
+    Case("width-memory", "generator.hidden 10**8 (the refusal names it)", train("gan-1d", "generator.hidden=100000000"),
+         "generator.hidden=100,000,000"),
     Case("part-int-huge", "a part's whole number over 2**53", train("wgan-grid25", "data.points_per_mode=10**20"),
          "must be a whole number"),
     Case("part-int-overflow", "a part's whole number 2**70", train("wgan-grid25",

@@ -8,6 +8,7 @@ that are off by orders of magnitude (`train.batch_size=1000000000`, `latent.dim=
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -66,6 +67,8 @@ def _check_ints(prefix: str, values: Any) -> None:
             _check_ints(prefix, value)
     elif isinstance(values, int) and not isinstance(values, bool) and abs(values) > PART_INT_MAX:
         raise ConfigError(f"{prefix} must be at most 2**53 in size, got {values:,}")
+    elif isinstance(values, float) and not math.isfinite(values):  # 1e400 reads as inf: it trains into NaN
+        raise ConfigError(f"{prefix} must be a finite number, got {values}")
 
 
 def example_numel(config: Any) -> int:
@@ -81,8 +84,11 @@ def example_numel(config: Any) -> int:
 
 
 def _width(part: dict[str, Any]) -> int:
-    found = [v for k, v in part.items() if k in ("hidden", "width", "channels", "features") and isinstance(v, int)]
+    found = [v for k, v in part.items() if k in WIDTHS and isinstance(v, int)]
     return max([256, *found])
+
+
+WIDTHS = ("hidden", "width", "channels", "features")  # the settings that size a model's layers
 
 
 def estimate_bytes(config: Any) -> int:
@@ -99,8 +105,11 @@ def check_memory(config: Any) -> None:
     need, have = estimate_bytes(config), memory_bytes()
     if have is not None and need > have:
         t = config.train
-        raise ConfigError(f"train.batch_size={t.batch_size:,} with latent.dim={config.latent.dim:,} needs about "
-                          f"{_gib(need)} of memory, more than this machine's {_gib(have)}: lower them")
+        sized = [f"{who}.{k}={v:,}" for who in ("generator", "discriminator")
+                 for k, v in getattr(config, who).items() if k in WIDTHS and isinstance(v, int) and v > 256]
+        raise ConfigError(f"{', '.join([f'train.batch_size={t.batch_size:,}', *sized])} with latent.dim="
+                          f"{config.latent.dim:,} needs about {_gib(need)} of memory, more than this machine's "
+                          f"{_gib(have)}: lower them")
 
 
 def check_samples(n: int | None, what: str, high: int, dim: int | None = None, numel: int = 2) -> None:

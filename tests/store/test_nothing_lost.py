@@ -219,6 +219,40 @@ def test_report_skips_a_damaged_picture_with_a_warning_naming_it(run_copy, capsy
     assert (run_copy / "report.html").is_file()
 
 
+def test_report_skips_a_decompression_bomb_picture_with_a_warning(run_copy, capsys):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    bomb = run_copy / "samples" / "step_0000009.png"  # 60,000 x 60,000 pixels declared, 60 bytes on disk
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60_000, 60_000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    assert main(["report", str(run_copy)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"skipping damaged picture '{bomb}'" in err[0]
+
+
+@pytest.mark.parametrize("name", ["report.html", "curves.png", "samples.gif"])
+def test_report_replaces_a_hard_link_in_the_run_never_writing_through_it(name, run_copy, tmp_path):
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    (run_copy / name).unlink(missing_ok=True)
+    os.link(outside, run_copy / name)  # a hard link: the same file under the run's name
+    assert main(["report", str(run_copy)]) == 0
+    assert outside.read_text() == "keep me"
+    assert not os.path.samefile(outside, run_copy / name) and (run_copy / name).stat().st_size > 100
+
+
+def test_a_history_row_without_a_whole_step_is_damaged_not_a_traceback(run_copy, capsys):
+    lines = (run_copy / "history.jsonl").read_text().splitlines()
+    (run_copy / "history.jsonl").write_text("\n".join([lines[0], '{"step": "x"}', "{}", *lines[1:]]) + "\n")
+    assert main(["train", "--resume", str(run_copy), "--no-progress"]) == 2
+    assert "line 2 is damaged (and 1 more)" in _one_error_line(capsys)
+    assert len(rundir.read_history(run_copy / "history.jsonl")) == len(lines)  # readers keep every real row
+
+
 # ---- 4. numbers in range: a seed at either end works end to end ------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 2**63 - 1])
 def test_the_largest_and_smallest_seeds_train_and_evaluate(seed, tmp_path):

@@ -10,9 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import pickletools
 import re
 import sys
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +106,14 @@ def _load_one(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if not path.is_file():
         raise RunDirError(f"checkpoint '{path}' not found")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a raw pickle draws torch's protocol warning first: one line is ours
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         # torch's message is a page of advice ending in weights_only=False; name only what was refused.
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        what = f"'{found.group(1)}'" if found else "objects other than tensors"
+        name = found.group(1) if found else _foreign_global(path)
+        what = f"'{name}'" if name else "objects other than tensors"
         raise RunDirError(
             f"refusing to load checkpoint '{path}': it carries {what}, which could run code; "
             "gankit loads tensors only and never runs code from a file"
@@ -119,6 +125,33 @@ def _load_one(path: Path, map_location: str | torch.device) -> dict[str, Any]:
     if state["format"] > FORMAT:
         raise RunDirError(f"checkpoint '{path}' was written by a newer gankit (format {state['format']}): upgrade gankit")
     return state
+
+
+def _foreign_global(path: Path) -> str | None:
+    """The first callable a pickle names outside torch's own (read with pickletools, which runs nothing): what a
+    refused checkpoint would have called. None when it names none or cannot be read."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                member = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                data = zf.read(member) if member else b""
+        else:
+            data = path.read_bytes()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name == "GLOBAL":
+                name = str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                name = f"{strings[-2]}.{strings[-1]}"
+            else:
+                if isinstance(arg, str):
+                    strings.append(arg)
+                continue
+            if not name.startswith(("torch.", "collections.OrderedDict", "_codecs.encode")):
+                return name
+    except Exception:  # noqa: BLE001 - a damaged pickle: the refusal stands without the name
+        return None
+    return None
 
 
 class Unreadable(RunDirError):

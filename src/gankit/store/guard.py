@@ -11,10 +11,13 @@ refusal to write through a symbolic link inside a run directory (docs/reliabilit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from gankit.errors import RunDirError
@@ -88,6 +91,35 @@ def check_overwritable(path: Path) -> None:
     if config_run_id(path) != marked:
         raise RunDirError(f"refusing to --overwrite '{path}': its {MARKER} marker and config.yaml belong to different "
                           f"runs; remove it yourself if it is yours to lose (rm -r '{path}'), or choose another --out")
+    stray = foreign_entry(path)
+    if stray is not None:
+        raise RunDirError(f"refusing to --overwrite '{path}': it holds '{stray}', which gankit did not make; move "
+                          "what you want to keep out of it (or remove it), or choose another --out")
+
+
+# What gankit writes in a run directory (train, eval, report, export): --overwrite removes a run only when it
+# holds nothing else, so notes or code a user put inside are never lost with it
+_TMP = r"\.[^/]+\.tmp"  # a temporary file a crash left behind (written, then renamed into place)
+_OWN = {
+    "": re.compile(rf"^({re.escape(MARKER)}|config\.yaml|history\.jsonl|metrics\.json|report\.html|curves\.png|"
+                   rf"samples\.gif|weights\.safetensors|checkpoints|samples|tensorboard|{_TMP})$"),
+    "checkpoints": re.compile(rf"^((last|best|step_\d+)\.pt|{_TMP})$"),
+    "samples": re.compile(rf"^(step_\d+\.png|{_TMP})$"),
+    "tensorboard": re.compile(r"^events\.out\.tfevents\.[^/]+$"),
+}
+
+
+def foreign_entry(run_dir: Path) -> Path | None:
+    """The first file or folder in a run directory that gankit does not write there; None when it holds only
+    gankit's own."""
+    for entry in sorted(Path(run_dir).iterdir()):
+        if not _OWN[""].match(entry.name) or (entry.name in _OWN) != (entry.is_dir() and not entry.is_symlink()):
+            return entry
+        if entry.name in _OWN:
+            for inner in sorted(entry.iterdir()):
+                if not _OWN[entry.name].match(inner.name) or inner.is_dir():
+                    return inner
+    return None
 
 
 # ---- links ------------------------------------------------------------------------------------------------
@@ -106,6 +138,25 @@ def refuse_link(run_dir: Path, path: Path) -> None:
             raise RunDirError(f"refusing to write '{path}': '{here}' is a symbolic link (to '{os.readlink(here)}') "
                               "and gankit never writes through a link in a run directory: remove the link, then "
                               "run the command again")
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A fresh temporary file beside `path` to write; it takes `path`'s place when the block ends. A link at
+    `path` (symbolic or hard) is replaced, never written through, and a crash leaves no half file under its name."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from the user's other tools
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk: the one line names the file meant, not the temporary one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # ---- the lock ---------------------------------------------------------------------------------------------

@@ -194,13 +194,17 @@ class History:
             if self.path.is_symlink():
                 guard.refuse_link(self.path.parent, self.path)
             raise OSError(err.errno, err.strerror, str(self.path)) from None
-        with os.fdopen(fd, "a") as handle:
-            handle.write(json.dumps(clean) + "\n")
-            handle.flush()
+        try:
+            with os.fdopen(fd, "a") as handle:
+                handle.write(json.dumps(clean) + "\n")
+                handle.flush()
+        except OSError as err:  # a full disk fails here, not at the open: name the file in the one line
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
 
 
 def parse_history(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """(valid rows, [(line number, text)] of damaged lines): a damaged line never hides the rows after it."""
+    """(valid rows, [(line number, text)] of damaged lines): a damaged line (not JSON, or no whole step number)
+    never hides the rows after it."""
     rows, damaged = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -209,7 +213,8 @@ def parse_history(text: str) -> tuple[list[dict[str, Any]], list[tuple[int, str]
             row = json.loads(line)
         except ValueError:
             row = None
-        if isinstance(row, dict):
+        step = row.get("step") if isinstance(row, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:  # every row gankit writes has one
             rows.append(row)
         else:
             damaged.append((n, line))

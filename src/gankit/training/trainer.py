@@ -33,7 +33,7 @@ from gankit.parts.augment import AUGMENTATIONS
 from gankit.parts.objectives import OBJECTIVES
 from gankit.parts.optim import build_optimizer
 from gankit.parts.penalties import build_penalties
-from gankit.store import rundir
+from gankit.store import checkpoint, rundir
 from gankit.training import capability, compiled, distributed, fastpath, graphed
 from gankit.training.batching import Batcher
 from gankit.training.evaluating import Evaluating, check_eval
@@ -208,8 +208,9 @@ class Trainer(Snapshots, Evaluating):
             self._loop(stop_at)
         except OSError as err:
             where = f" '{err.filename}'" if err.filename else ""
+            on_disk = checkpoint.candidates(self.run_dir)  # best.pt may stand where no last.pt was written yet
             kept = (f"the last checkpoint (step {self.checkpoint_step:,}) is kept" if self.checkpoint_step is not None
-                    else "no checkpoint was written yet")
+                    else f"'{on_disk[0]}' is kept" if on_disk else "no checkpoint was written yet")
             raise WriteError(f"cannot write{where}: {err.strerror or err}; training stopped at step {self.step:,} and "
                              f"{kept}: free space (or fix permissions), then gankit train --resume {self.run_dir}"
                              ) from None

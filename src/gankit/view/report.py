@@ -9,11 +9,12 @@ The run directory also gets `curves.png` and `samples.gif`, the two pictures the
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.store.guard import refuse_link
+from gankit.store.guard import refuse_link, replacing
 from gankit.view.animate import MAX_FRAMES, samples_gif, spread
 from gankit.view.curves import plot_curves
 from gankit.view.htmlpage import esc, image_uri, img, page, verdict_badge
@@ -52,9 +53,16 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     for path in (out, run.path / CURVES, run.path / ANIMATION):  # a link planted in the run is never followed
         refuse_link(run.path, path)
     run.pictures = whole_pictures(run.pictures)
-    curves = plot_curves(run.history, run.path / CURVES, title=picture_title(run, "training curves"),
-                         score_name=score_name(run.config), headline=run.headline[0] if run.headline else None)
-    animation = samples_gif([p for _, p in run.pictures], run.path / ANIMATION) if run.pictures else None
+    # each file written beside its place, then renamed into it: a hard link planted in the run is replaced,
+    # its target outside untouched
+    with replacing(run.path / CURVES) as tmp:
+        plot_curves(run.history, tmp, title=picture_title(run, "training curves"),
+                    score_name=score_name(run.config), headline=run.headline[0] if run.headline else None)
+    curves, animation = run.path / CURVES, None
+    if run.pictures:
+        with replacing(run.path / ANIMATION) as tmp:
+            samples_gif([p for _, p in run.pictures], tmp)
+        animation = run.path / ANIMATION
     body = "\n".join([
         _header(run),
         _summary(run),
@@ -65,7 +73,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         _samples(run),
     ])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page(f"gankit report: {run.name}", body), encoding="utf-8")
+    with replacing(out) as tmp:
+        tmp.write_text(page(f"gankit report: {run.name}", body), encoding="utf-8")
     return out
 
 
@@ -76,9 +85,12 @@ def whole_pictures(pictures: list[tuple[int, Path]]) -> list[tuple[int, Path]]:
     whole = []
     for step, path in pictures:
         try:
-            with Image.open(path) as im:
-                im.load()  # decodes the whole picture: a truncated one fails here, not in the GIF
-        except (OSError, SyntaxError, ValueError) as err:  # PIL raises these for bad or cut files
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)  # a huge picture is skipped too
+                with Image.open(path) as im:
+                    im.load()  # decodes the whole picture: a truncated one fails here, not in the GIF
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning
+                ) as err:  # PIL's errors for bad, cut or huge files
             reason = str(err).splitlines()[0][:80] if str(err) else type(err).__name__
             print(f"gankit: warning: skipping damaged picture '{path}' ({reason})", file=sys.stderr)
             continue
