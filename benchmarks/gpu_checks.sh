@@ -39,6 +39,9 @@ step graphtests 150 $PY -m pytest -q -s -rA -p no:cacheprovider --timeout 120 te
 C=""
 if [[ ${RC[graphtests]:-0} != 0 ]]; then C="--set runtime.compile=false"; echo "=== graph tests failed: CLI steps eager"; fi
 
+# 2b. gan-1d on CUDA failed every test_trainer case on the H200 (2026-12-04), cause not yet seen: its traceback.
+step gan1d 60 $PY -m gankit --debug train --preset gan-1d --set train.steps=20 --no-progress --out $W/g1d
+
 # 3. Conv speed: the classic loops against gankit eager / CUDA graph fp32 / bf16, and the full-MNIST epoch time.
 step dcgan 200 $PY benchmarks/dcgan_speed.py --gpu --no-memory --no-write --iters 30 --repeats 3 --warmup 6
 
@@ -63,7 +66,7 @@ step toygraph 90 $PY benchmarks/gpu_toy_modes.py --preset grid25-fast --set opti
 
 # 7. Ensembles on CUDA; the training tests with runtime.device auto (= cuda here).
 step ensemble 100 $PY benchmarks/ensemble_speed.py --gpu --no-write --k 16 --iters 20 --repeats 3
-step tests 150 $PY -m pytest -q -p no:cacheprovider --timeout 100 tests/training/test_trainer.py \
+step tests 150 $PY -m pytest -q -rf --tb=short -p no:cacheprovider --timeout 100 tests/training/test_trainer.py \
   tests/training/test_fastpath.py tests/models
 
 # 8. A DCGAN run as a user runs it (auto), then torchrun with nccl (one rank: SyncBatchNorm, DDP).
