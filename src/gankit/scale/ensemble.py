@@ -20,6 +20,7 @@ other members, bit for bit: member k trained beside 3, 1 or no other members end
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ from torch.func import functional_call, vmap
 from tqdm import tqdm
 
 from gankit.config import Config, resolve_config
-from gankit.errors import GankitError
+from gankit.errors import GankitError, RunDirError
 from gankit.store import rundir
 from gankit.store.rundir import open_run_dir
 from gankit.training import fastpath
@@ -136,6 +137,12 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
                    progress: bool = False) -> list[Path]:
     """Train the configs as one ensemble; member k's run directory is OUT/member_kk (a normal run directory)."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"'{out}' is a file: an ensemble's --out is a folder of member_NN runs; choose another --out")
+    stray = sorted(p for p in out.iterdir() if not re.fullmatch(r"member_\d{2,}", p.name)) if out.is_dir() else []
+    if stray:  # its members would sit among the user's files
+        raise RunDirError(f"'{out}' holds '{stray[0]}', which is not an ensemble member: an ensemble's --out holds "
+                          "its member_NN runs and nothing else; choose another --out")
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
     ensemble = Ensemble(configs, dirs)
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
