@@ -301,6 +301,46 @@ def test_a_real_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(what, s
     assert "TMP []" in proc.stdout  # no half-written file left
 
 
+def test_a_full_disk_names_the_file_meant_when_history_or_report_writes_fail(tmp_path, monkeypatch):
+    import errno
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    history = rundir.History(tmp_path / "history.jsonl")
+    with monkeypatch.context() as patch:  # the open succeeds, the write fails: what a full disk does
+        patch.setattr(rundir.os, "fdopen", lambda fd, mode: _FullFile(fd))
+        with pytest.raises(OSError) as err:
+            history.append({"step": 1})
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(history.path)
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError) as err, guard.replacing(tmp_path / "report.html") as tmp:
+        tmp.write_text("page")
+    assert err.value.filename == str(tmp_path / "report.html")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # the temporary file is gone
+
+
+class _FullFile:
+    """A file object whose writes fail as on a full disk."""
+
+    def __init__(self, fd: int) -> None:
+        os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def write(self, _text: str) -> int:
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
 # ---- 6. evaluation during training on a cold classifier cache ------------------------------------------------
 def test_evaluation_during_training_trains_the_classifier_on_a_cold_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "empty-cache"))
