@@ -57,3 +57,15 @@ def test_gankit_info_names_the_machine_and_a_presets_fast_paths(capsys):
     out = capsys.readouterr().out
     assert f"isa: {machine.cpu_isa()}" in out and "native bf16 on the CPU" in out and "torch " in out
     assert "gan-grid25 on cpu" in out and "precision: fp32" in out and "conv fast path: no" in out
+
+
+def test_gankit_info_describes_every_way_runtime_compile_can_resolve():
+    """`auto` resolves to one of the other values; each must have words in `gankit info` (a new mode, e.g. the
+    CUDA graph, once broke `gankit info` on a GPU with a KeyError)."""
+    import typing
+
+    from gankit.catalog import COMPILED
+    from gankit.config import RuntimeConfig
+
+    modes = set(typing.get_args(typing.get_type_hints(RuntimeConfig)["compile"])) - {"auto"}
+    assert modes == set(COMPILED)

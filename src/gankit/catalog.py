@@ -83,6 +83,11 @@ def machine_lines() -> list[str]:
     ]
 
 
+# What `gankit info` says for each way runtime.compile can resolve (capability.resolve_compile)
+COMPILED = {"step": "the whole iteration compiled", "graph": "the eager step replayed as a CUDA graph",
+            True: "G and D compiled", False: "eager"}
+
+
 def fast_paths(preset: str, overrides: list[str]) -> list[str]:
     """Which fast paths `preset` takes on this machine and why: the trainer itself is built (in a scratch
     directory, nothing trained or written), so this is what `gankit train` would do."""
@@ -95,7 +100,7 @@ def fast_paths(preset: str, overrides: list[str]) -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         t = Trainer(cfg, scratch, progress=False)
     cpu = t.device.type == "cpu"
-    compiled = {"step": "the whole iteration compiled", True: "G and D compiled", False: "eager"}[t.compile]
+    compiled = COMPILED[t.compile]
     flush = ("yes (Adam's moments of dead units slow x86's foreach kernels otherwise; runtime.flush_denormal)"
              if cfg.runtime.flush_denormal else "no (runtime.flush_denormal: false)")
     return [
