@@ -483,6 +483,8 @@ CASES: list[Case] = [
          "--set description expands to more than"),
     Case("set-too-big", "--set value of 2 MB", train("gan-1d", "description=" + "x" * 2_000_000),
          "--set description is 2,000,000 characters, over gankit's limit"),
+    Case("config-long-list", "a plain list of 300,000 values (no alias)", ("train", "--config", "long.yaml"),
+         "(a very long list,", _write("long.yaml", "name: long\ndescription: [" + "1, " * 300_000 + "1]\n")),
     Case("config-recursive-alias", "YAML alias that contains itself", ("train", "--config", "loop.yaml"),
          "expands to more than", _write("loop.yaml", "name: loop\ndescription: &a [*a]\n")),
     Case("config-too-big", "config file of 2 MB", ("train", "--config", "big.yaml"), "over gankit's limit",

@@ -86,8 +86,8 @@ def yaml_data(text: str, what: str) -> Any:
         if node is None:
             return None
         if _weight(node, {}) > MAX_WEIGHT:
-            raise ConfigError(f"{what} expands to more than {MAX_WEIGHT:,} values (YAML aliases "
-                              "repeating a section, or a recursive alias): write the settings out plainly")
+            raise ConfigError(f"{what} expands to more than {MAX_WEIGHT:,} values (a very long list, YAML "
+                              "aliases repeating a section, or a recursive alias): a config is a page of settings")
         return loader.construct_document(node)
     except _Duplicate as dup:
         raise ConfigError(f"{what} sets '{dup.key}' twice in one section (lines {dup.first} and "
