@@ -83,12 +83,12 @@ def example_numel(config: Any) -> int:
     return 28 * 28 * 3 if traits is not None and traits.kind == "image" else 2
 
 
+WIDTHS = ("hidden", "width", "channels", "features")  # the settings that size a model's layers
+
+
 def _width(part: dict[str, Any]) -> int:
     found = [v for k, v in part.items() if k in WIDTHS and isinstance(v, int)]
     return max([256, *found])
-
-
-WIDTHS = ("hidden", "width", "channels", "features")  # the settings that size a model's layers
 
 
 def estimate_bytes(config: Any) -> int:

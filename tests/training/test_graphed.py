@@ -37,8 +37,7 @@ def test_auto_takes_the_graph_on_cuda_and_says_why_it_cannot_elsewhere():
 
 
 def test_a_graph_is_refused_off_cuda_in_one_line(tmp_path):
-    cfg = resolve_config("grid25-fast", ["runtime.device=cpu", "runtime.compile=graph", "data.points_per_mode=40",
-                                        "optim.g.decay=0", "optim.d.decay=0"])
+    cfg = resolve_config("grid25-fast", ["runtime.device=cpu", "runtime.compile=graph", "data.points_per_mode=40"])
     with pytest.raises(ConfigError, match=r"^runtime.compile: graph cannot train models off CUDA") as err:
         Trainer(cfg, tmp_path / "run", progress=False)
     assert "\n" not in str(err.value)

@@ -10,7 +10,6 @@ JSON), `step`, `gankit_version`, `format`, and `generator_out_shape` / `discrimi
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +49,8 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
     }
     path = Path(output) if output is not None else run.path / DEFAULT_NAME
     guard.refuse_link(run.path, path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with guard.replacing(path) as tmp:  # whole or not at all, as checkpoints; a planted link never written through
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)  # whole or not at all, as checkpoints
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

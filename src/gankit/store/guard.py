@@ -142,18 +142,26 @@ def refuse_link(run_dir: Path, path: Path) -> None:
 
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
-    """A fresh temporary file beside `path` to write; it takes `path`'s place when the block ends. A link at
-    `path` (symbolic or hard) is replaced, never written through, and a crash leaves no half file under its name."""
+    """A fresh temporary file beside `path` to write; flushed to the disk, it takes `path`'s place when the block
+    ends. The one way gankit replaces a file it made (config.yaml, metrics, pictures, report, exported weights):
+    a link at `path` or at a temporary name (symbolic or hard) is replaced, never written through, and a crash
+    leaves no half file under its name (resume clears the `.NAME.*.tmp` left behind)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)  # e.g. samples/ at a run's first picture
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # O_EXCL: a new file
     os.close(fd)
     try:
         yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # whole on disk before it replaces the old file
+        finally:
+            os.close(fd)
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from the user's other tools
         os.replace(tmp, path)
     except OSError as err:  # a full disk: the one line names the file meant, not the temporary one
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(err.errno, err.strerror, str(path)) from None
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

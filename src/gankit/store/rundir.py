@@ -111,19 +111,8 @@ def write_config(run_dir: Path, config: Config, run_id: str | None = None) -> No
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if tmp.is_symlink():
-        tmp.unlink()  # gankit's own temporary name: a link planted there is removed, never followed
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())  # whole on disk before it replaces the old file
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with guard.replacing(path) as tmp:
+        tmp.write_text(text)
 
 
 def fsync_path(path: Path) -> None:

@@ -3,7 +3,6 @@ resumed run needs to continue bit for bit, written atomically. A mixin of the Tr
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +37,11 @@ class Snapshots:
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         title = f"{self.config.name} · {self.config.loss['name']} · step {self.step:,}"
         two_d = self.data.kind == "points" and self.data.shape == (2,)
-        # Drawn into a temporary file, then renamed: a crash never leaves half a picture under its name.
-        tmp = path.with_name(f".{path.name}.tmp")
         guard.refuse_link(self.run_dir, path.parent)  # samples/ linked out of the run: refused, never written through
-        if tmp.is_symlink():
-            tmp.unlink()
-        try:
+        with guard.replacing(path) as tmp:  # a crash never leaves half a picture under its name
             plot_samples(self.data, fake.cpu(), tmp, title=title, critic=self.picture_critic if two_d else None,
                          critic_label=f"D ({self.objective.score_name})")
             faults.crash_point("kill_during_picture", self.step, tmp)  # tests only (GANKIT_FAULT)
-            rundir.fsync_path(tmp)
-            os.replace(tmp, path)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise OSError(err.errno, err.strerror or str(err), str(path)) from None
         if self.tensorboard is not None:
             self.tensorboard.picture(path, self.step)
         self.G.train()
