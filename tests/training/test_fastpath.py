@@ -139,6 +139,31 @@ def test_eager_runs_train_with_fused_adam_and_the_compiled_step_keeps_foreach(tm
     assert all(g["foreach"] and not g["fused"] for opt in (step.opt_g, step.opt_d) for g in opt.param_groups)
 
 
+def test_an_adam_that_has_stepped_with_foreach_continues_fused_on_the_same_path():
+    # The CUDA graph replays fused Adam only; a run resumed from a compiled-step checkpoint brings foreach Adam
+    # with its step count on the CPU. Switched after 3 steps, it must go on as foreach would have.
+    from gankit.training.fastpath import fuse_adam_
+
+    torch.manual_seed(0)
+    nets = [nn.Linear(5, 3), nn.Linear(5, 3)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [torch.optim.Adam(n.parameters(), lr=1e-2, foreach=True) for n in nets]
+    x = torch.randn(16, 5)
+    for i in range(8):
+        if i == 3:
+            fuse_adam_(opts[1])  # not without stepped=True: it has state
+            assert not opts[1].param_groups[0]["fused"]
+            fuse_adam_(opts[1], stepped=True)
+        for net, opt in zip(nets, opts, strict=True):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    group, state = opts[1].param_groups[0], opts[1].state[nets[1].weight]
+    assert group["fused"] and not group["foreach"] and state["step"].item() == 8
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("preset", ["dcgan-mnist-pytorch-gan", "lsgan-mnist"])
 def test_every_conv_of_the_fast_path_sees_channels_last_input(preset, tmp_path):
     # A generator's linear layer reshaped to a feature map is NCHW; left so, every conv with channels_last

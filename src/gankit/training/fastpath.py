@@ -174,17 +174,22 @@ def _channels_last_input(layer: nn.Module, args: tuple) -> tuple | None:
     return None
 
 
-def fuse_adam_(*optimizers: torch.optim.Optimizer) -> None:
+def fuse_adam_(*optimizers: torch.optim.Optimizer, stepped: bool = False) -> None:
     """Switch torch.optim.Adam optimisers to the fused kernel (before their first step): one pass over each
     tensor instead of foreach's ~10; measured here on 1 thread: G+D of dcgan-mnist-pytorch-gan 67 -> 1.3 ms,
     of lsgan-mnist (13.2 M values) 560 -> 190 ms per update; grid25-fast's G 0.59 -> 0.24 ms on 1 thread, AMD
     EPYC Zen 3 (benchmarks/adam_kernels.py). Used by every eager run and by ensembles; `runtime.compile: step`
     keeps foreach (it mirrors foreach Adam). The flag is saved in the optimiser's state dict, so a resumed run
-    takes the kernel it started with."""
+    takes the kernel it started with; `stepped=True` switches an optimiser that has stepped too (a CUDA graph
+    replays only fused Adam, whatever kernel the checkpoint it resumed from was written with)."""
     for opt in optimizers:
-        if type(opt) is not torch.optim.Adam or opt.state:
+        if type(opt) is not torch.optim.Adam or (opt.state and not stepped):
             continue
         if any(p.device.type not in ("cpu", "cuda") for g in opt.param_groups for p in g["params"]):
             continue
         for group in opt.param_groups:
             group["foreach"], group["fused"] = False, True
+            for p in group["params"]:
+                state = opt.state.get(p, {})
+                if "step" in state:  # foreach keeps the step count on the CPU, fused beside the weights
+                    state["step"] = state["step"].to(p.device, torch.float32)

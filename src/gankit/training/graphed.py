@@ -26,6 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from gankit.training.capability import check_path
+from gankit.training.fastpath import fuse_adam_
 
 WARMUP = 3  # eager iterations before a capture (PyTorch's whole-network capture example warms up 3)
 
@@ -93,6 +94,7 @@ class GraphedStep:
         static = real.clone()  # (its memory format too: channels_last batches stay so)
         graph = torch.cuda.CUDAGraph()
         graph.register_generator_state(t.noise_rng)  # G's noise: drawn afresh at each replay
+        fuse_adam_(t.opt_g, t.opt_d, stepped=True)  # a checkpoint of the compiled step resumes with foreach Adam
         groups = [g for opt in (t.opt_g, t.opt_d) for g in opt.param_groups]
         for group in groups:  # only for the capture: step() refuses to be captured without it; fused Adam's
             group["capturable"] = True  # kernel is the same either way, and checkpoints keep the eager flag
