@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,25 @@ def mnist_classifier(_session_cache):
     train, test = build_data("mnist", {"split": "train"}), build_data("mnist", {"split": "test"})
     model, acc = load_or_train(train, test, progress=False)
     return train, test, model, acc
+
+
+@pytest.fixture(scope="session")
+def fashion_classifier(_session_cache):
+    """(full train split, the classifier's part of it, the part held out from it, test split, classifier, test
+    accuracy) of Fashion-MNIST, trained once per session (about 2-4 minutes on one core); skipped without
+    Debian's dataset-fashion-mnist (.ci/run installs it)."""
+    from gankit.data import build_data
+    from gankit.data.mnist import FASHION_SYSTEM_DIR
+    from gankit.metrics.classifier import judging_split, load_or_train
+
+    if not Path(FASHION_SYSTEM_DIR, "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist; .ci/run does)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("GANKIT_DATA", raising=False)
+        train, test = build_data("fashion-mnist", {"split": "train"}), build_data("fashion-mnist", {"split": "test"})
+    fit, held = judging_split(train)
+    model, acc = load_or_train(fit, test, progress=False)
+    return train, fit, held, test, model, acc
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,9 @@
 | `inception` | image, on request | Inception FID, with its floor where there is a test split | `metrics/inception.py` |
 
 Which family applies to which data is declared by the data (`DataTraits.metrics`, `gankit.data`). Image families
-build the data's train/test splits themselves from its settings; the judging classifier is trained on the whole
-train split (never the run's `limit`-ed subset) and cached (`metrics/classifier.py`).
+build the data's train/test splits themselves from its settings; the judging classifier is trained on the
+train split (never the run's `limit`-ed subset; a split of 40,000 or more keeps 10,000 back for calibration,
+`classifier.judging_split`) and cached (`metrics/classifier.py`).
 """
 
 from __future__ import annotations
@@ -67,10 +68,15 @@ def _splits(data_name: str, settings: dict[str, Any]) -> tuple[Any, Any]:
 def classifier(req: EvalRequest) -> dict[str, Any]:
     """Labelled data with train/test splits: the classifier is trained on the train split; the floors score the
     test split as if it were generated."""
-    from gankit.metrics.classifier import default_cache_dir, load_or_train
+    from gankit.metrics.classifier import (
+        default_cache_dir,
+        judging_split,
+        load_or_train,
+    )
 
     images.check_images("fake", req.samples)
     train, test = _splits(req.data_name, req.settings)
+    train = judging_split(train)[0]  # a large split keeps back real images for calibration
     model, accuracy = load_or_train(train, test)
     assert train.labels is not None
     classes = int(train.labels.max().item()) + 1
@@ -86,13 +92,12 @@ def stacked_modes(req: EvalRequest) -> dict[str, Any]:
     """The MNIST classifier (trained on the MNIST train split) reads each channel; the floors come from as many
     real stacked images built from the MNIST test digits."""
     from gankit.data import build_data
-    from gankit.metrics.classifier import load_or_train
+    from gankit.metrics.classifier import judging_split, load_or_train
 
     base = _base(req.settings)
     digits = {k: v for k, v in base.items() if k in _MNIST_KEYS}
-    model, accuracy = load_or_train(
-        build_data("mnist", {**digits, "split": "train"}), build_data("mnist", {**digits, "split": "test"})
-    )
+    fit = judging_split(build_data("mnist", {**digits, "split": "train"}))[0]  # the classifier family's own
+    model, accuracy = load_or_train(fit, build_data("mnist", {**digits, "split": "test"}))
     settings = {k: v for k, v in base.items() if k != "num_images"}
     real = build_data(req.data_name, {**settings, "split": "test", "num_images": len(req.samples)})
     assert real.data is not None

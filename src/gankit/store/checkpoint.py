@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gankit.errors import RunDirError
-from gankit.store import faults
+from gankit.store import faults, layout
 
 FORMAT = 1
 TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundir.remove_partial_files clears it
@@ -92,7 +92,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         return _load_one(path, map_location)
     except Unreadable:
-        if path.name != "last.pt" or path.parent.name != "checkpoints":
+        if Path(path.parent.name, path.name) != Path(layout.LAST):
             raise
     return load_latest(path.parent.parent, map_location, say=warn)  # (not None: last.pt itself is there)
 
@@ -172,9 +172,9 @@ def _reason(path: Path, err: BaseException) -> str:
 def candidates(run_dir: Path) -> list[Path]:
     """The checkpoints a run could continue from, the usual one first: last.pt, then step_N.pt (newest
     first), then best.pt."""
-    folder = Path(run_dir) / "checkpoints"
-    steps = sorted(folder.glob("step_*.pt"), reverse=True)
-    return [p for p in [folder / "last.pt", *steps, folder / "best.pt"] if p.is_file()]
+    run_dir = Path(run_dir)
+    steps = sorted((run_dir / layout.CHECKPOINTS).glob("step_*.pt"), reverse=True)
+    return [p for p in [run_dir / layout.LAST, *steps, run_dir / layout.BEST] if p.is_file()]
 
 
 def load_latest(run_dir: str | Path, map_location: str | torch.device = "cpu",

@@ -17,10 +17,10 @@ import torch
 
 from gankit import __version__
 from gankit.errors import RunDirError
-from gankit.store import guard
+from gankit.store import guard, layout
 
 FORMAT = "gankit-weights-1"
-DEFAULT_NAME = "weights.safetensors"
+DEFAULT_NAME = layout.WEIGHTS
 PARTS = ("generator", "generator_ema", "discriminator")
 
 

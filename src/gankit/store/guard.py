@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gankit.errors import RunDirError
+from gankit.store import layout
+from gankit.store.layout import MARKER
 
-MARKER = ".gankit-run"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _HELD: dict[str, int] = {}  # resolved run directory -> the fd whose flock this process holds
 
@@ -64,7 +65,7 @@ def config_run_id(run_dir: Path) -> str | None:
     from gankit.configfile import read_yaml_data
 
     try:
-        raw = read_yaml_data(Path(run_dir) / "config.yaml")
+        raw = read_yaml_data(Path(run_dir) / layout.CONFIG)
     except Exception:  # noqa: BLE001 - any damage means: not recognised as a gankit run
         return None
     return raw.get("run_id") if isinstance(raw, dict) else None
@@ -78,11 +79,11 @@ def check_overwritable(path: Path) -> None:
     if not path.is_dir():
         raise RunDirError(f"refusing to --overwrite '{path}': it is a file, not a gankit run directory; "
                           "choose another --out")
-    if not (path / "config.yaml").is_file():
+    if not (path / layout.CONFIG).is_file():
         raise RunDirError(f"refusing to --overwrite '{path}': it is not a gankit run directory")
     marked = read_marker(path)
     if marked is None:
-        if (path / "checkpoints").is_dir() or (path / "history.jsonl").is_file():
+        if (path / layout.CHECKPOINTS).is_dir() or (path / layout.HISTORY).is_file():
             raise RunDirError(f"refusing to --overwrite '{path}': it has no {MARKER} marker (a run from an older "
                               f"gankit, or not a run): remove it yourself if it is yours to lose (rm -r '{path}'), "
                               "or choose another --out")
@@ -97,27 +98,17 @@ def check_overwritable(path: Path) -> None:
                           "what you want to keep out of it (or remove it), or choose another --out")
 
 
-# What gankit writes in a run directory (train, eval, report, export): --overwrite removes a run only when it
-# holds nothing else, so notes or code a user put inside are never lost with it
-_TMP = r"\.[^/]+\.tmp"  # a temporary file a crash left behind (written, then renamed into place)
-_OWN = {
-    "": re.compile(rf"^({re.escape(MARKER)}|config\.yaml|history\.jsonl|metrics\.json|report\.html|curves\.png|"
-                   rf"samples\.gif|weights\.safetensors|checkpoints|samples|tensorboard|{_TMP})$"),
-    "checkpoints": re.compile(rf"^((last|best|step_\d+)\.pt|{_TMP})$"),
-    "samples": re.compile(rf"^(step_\d+\.png|{_TMP})$"),
-    "tensorboard": re.compile(r"^events\.out\.tfevents\.[^/]+$"),
-}
-
-
 def foreign_entry(run_dir: Path) -> Path | None:
-    """The first file or folder in a run directory that gankit does not write there; None when it holds only
-    gankit's own."""
+    """The first file or folder in a run directory that gankit does not write there (`layout.OWN`); None when it
+    holds only gankit's own: --overwrite removes a run only then, so notes or code a user put inside are never lost
+    with it."""
     for entry in sorted(Path(run_dir).iterdir()):
-        if not _OWN[""].match(entry.name) or (entry.name in _OWN) != (entry.is_dir() and not entry.is_symlink()):
+        folder = entry.is_dir() and not entry.is_symlink()
+        if not layout.OWN[""].match(entry.name) or (entry.name in layout.OWN) != folder:
             return entry
-        if entry.name in _OWN:
+        if entry.name in layout.OWN:
             for inner in sorted(entry.iterdir()):
-                if not _OWN[entry.name].match(inner.name) or inner.is_dir():
+                if not layout.OWN[entry.name].match(inner.name) or inner.is_dir():
                     return inner
     return None
 

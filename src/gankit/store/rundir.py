@@ -18,11 +18,18 @@ from gankit.config import Config
 from gankit.errors import RunDirError
 from gankit.store import checkpoint, guard
 
-CONFIG = "config.yaml"
-HISTORY = "history.jsonl"
-LAST = "checkpoints/last.pt"
-BEST = "checkpoints/best.pt"  # with log.eval_every: the checkpoint with the best headline metric so far
-METRICS = "metrics.json"
+# The run's names (store/layout.py), also read as rundir.CONFIG, rundir.LAST, ... by the commands.
+from gankit.store.layout import (  # noqa: F401
+    BEST,
+    CHECKPOINTS,
+    CONFIG,
+    HISTORY,
+    LAST,
+    METRICS,
+    SAMPLES,
+    TENSORBOARD,
+)
+
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -128,7 +135,7 @@ def fsync_path(path: Path) -> None:
 def remove_partial_files(run_dir: Path) -> list[Path]:
     """Temporary files a crash left behind (`.NAME.*tmp` beside config.yaml, checkpoints and pictures): none
     is ever read, and the next write makes a new one. Called on resume."""
-    found = [p for sub in ("", "checkpoints", "samples") for p in (run_dir / sub).glob(".*tmp") if p.is_file()]
+    found = [p for sub in ("", CHECKPOINTS, SAMPLES) for p in (run_dir / sub).glob(".*tmp") if p.is_file()]
     for path in found:
         path.unlink()
     return found
@@ -240,7 +247,7 @@ def open_run_dir(trainer: Any, *, resume: bool, write: bool = True, rewrite_conf
         return
     if write:
         guard.lock_run(run_dir)
-        for part in (HISTORY, METRICS, "checkpoints", "samples", "tensorboard"):
+        for part in (HISTORY, METRICS, CHECKPOINTS, SAMPLES, TENSORBOARD):
             guard.refuse_link(run_dir, run_dir / part)
     trainer.run_id = guard.read_marker(run_dir)
     state = checkpoint.load_latest(run_dir, map_location=trainer.device, say=checkpoint.warn if write else None)

@@ -32,7 +32,7 @@ def fit(
         run_dir = Path(resume)
         if not (run_dir / rundir.CONFIG).is_file():
             raise rundir.not_a_run(run_dir, ": nothing to resume")
-        if guard.read_marker(run_dir) is None and not any((run_dir / p).exists() for p in ("checkpoints", rundir.HISTORY)):
+        if guard.read_marker(run_dir) is None and not any((run_dir / p).exists() for p in (rundir.CHECKPOINTS, rundir.HISTORY)):
             raise rundir.RunDirError(f"'{run_dir}' is not a gankit run directory (a config.yaml alone, no "
                                      f"{guard.MARKER}, history or checkpoints): to train that config, "
                                      f"gankit train --config {run_dir / rundir.CONFIG}")

@@ -96,7 +96,7 @@ class Snapshots:
         rundir.fsync_path(self.run_dir / rundir.HISTORY)  # the rows up to this checkpoint survive a power cut too
         checkpoint.save_checkpoint(state, self.run_dir / rundir.LAST)
         if self.config.log.keep_checkpoints:
-            checkpoint.save_checkpoint(state, self.run_dir / "checkpoints" / f"step_{self.step:07d}.pt")
+            checkpoint.save_checkpoint(state, self.run_dir / rundir.CHECKPOINTS / f"step_{self.step:07d}.pt")
         self.checkpoint_step = self.step
 
     def load_state(self, state: dict[str, Any]) -> None:

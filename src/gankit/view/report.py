@@ -15,14 +15,12 @@ from typing import Any
 
 from gankit.errors import GankitError
 from gankit.store.guard import refuse_link, replacing
+from gankit.store.layout import ANIMATION, CURVES, REPORT
 from gankit.view.animate import MAX_FRAMES, samples_gif, spread
 from gankit.view.curves import plot_curves
 from gankit.view.htmlpage import esc, image_uri, img, page, verdict_badge
 from gankit.view.summary import NOT_EVALUATED, RunSummary, format_value, load_summary
 
-REPORT = "report.html"
-CURVES = "curves.png"
-ANIMATION = "samples.gif"
 SECTIONS = ("summary", "metrics", "config", "curves", "animation", "samples")
 STRIP = 12  # pictures over time shown as thumbnails
 

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 
 from gankit.errors import GankitError
+from gankit.store.layout import TENSORBOARD
 
-SUBDIR = "tensorboard"
+SUBDIR = TENSORBOARD
 NOT_SCALARS = {"step", "epoch", "time", "event"}
 MISSING = ("log.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]' "
            "(or set log.tensorboard: false)")
