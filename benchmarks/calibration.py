@@ -11,6 +11,9 @@ the reference set, at N = 1,000, 5,000 and 10,000, against floors from the 10,00
 disjoint held-out sets, so the N = 10,000 row is a real comparison. The classifier cache is a folder of its own
 under --work ($GANKIT_CACHE), never ~/.cache/gankit.
 
+The 2-D mixtures (grid25, ring8): the data's own points and uniform noise over its square, --draws times at
+PacGAN's N = 2,500, through `metrics.evaluate` and `verdict`: the noise of modes, high quality and reverse KL.
+
 Writes (or replaces) the "verdict calibration" section of benchmarks/RESULTS.md unless --no-write.
 """
 
@@ -67,9 +70,39 @@ def rows(data: str, sizes: list[int], seeds: int) -> list[str]:
     return out
 
 
+def point_rows(data: str, draws: int) -> list[str]:
+    """A perfect generator of a 2-D mixture (draws of its stored points) and uniform noise over its square,
+    `draws` times each at the protocol's N = 2,500: the noise of every number the verdict reads."""
+    from gankit.data import build_data
+    from gankit.metrics import evaluate
+    from gankit.metrics.diagnosis import verdict
+
+    source = build_data(data, {})
+    assert source.data is not None
+    half = float(source.data.abs().max())
+    out = []
+    for name in ("mixture", "uniform"):
+        found = []
+        for seed in range(draws):
+            gen = torch.Generator().manual_seed(1000 + seed)  # not the reference's draw (seed)
+            x = (source.sample_real(2500, gen) if name == "mixture"
+                 else (torch.rand(2500, 2, generator=gen) * 2 - 1) * half)
+            m = evaluate(source, x, seed=seed)
+            found.append((m, verdict("2d", m, [], {"data": {"name": data}})["verdict"]))
+        col = {k: np.array([m[k] for m, _ in found], dtype=float) for k in ("modes", "modes_pacgan", "high_quality",
+                                                                           "reverse_kl", "w1")}
+        verdicts = sorted({v for _, v in found})
+        out.append(f"| {data} | {name} | {draws} | " + " | ".join(
+            f"{col[k].mean():.3g} +- {col[k].std():.2g} ({col[k].min():.3g}-{col[k].max():.3g})" for k in col)
+            + f" | {', '.join(f'{v} x{sum(1 for _, w in found if w == v)}' for v in verdicts)} |")
+        print(out[-1], flush=True)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="random subsets per N (one where N is the whole pool)")
+    parser.add_argument("--draws", type=int, default=20, help="draws per 2-D row")
     parser.add_argument("--work", default="/tmp/gankit-calibration", help="classifier cache ($GANKIT_CACHE)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
@@ -82,9 +115,15 @@ def main() -> int:
         table += rows("fashion-mnist", [1000, 5000, 10_000], args.seeds)
     else:
         print("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist): its rows are skipped")
+    points = ["| data | scored | draws | modes | modes_pacgan | high quality % | reverse KL | W1 | verdicts |",
+              "|" + "---|" * 9]
+    for data in ("grid25", "ring8"):
+        points += point_rows(data, args.draws)
     body = (f"`{command()}`\n\nMachine: {machine()}.\n\n" + "\n".join(table)
             + "\n\n`matched / floor` is fid_lenet at the floor's N over the floor; `converged` needs it at most "
-            "3 (plus 3 floor std), every class covered and under 10% copies.")
+            "3 (plus 3 floor std), every class covered and under 10% copies.\n\n2-D mixtures, N = 2,500 "
+            "(PacGAN's protocol): draws of the data itself (a perfect generator) and uniform noise over its "
+            "square, mean +- std (min-max) over the draws:\n\n" + "\n".join(points))
     print(body)
     if not args.no_write:
         replace_section(HEADING, body)
