@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gankit import __version__
 from gankit.errors import GankitError
+from gankit.store import layout
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,7 +136,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     overrides=args.overrides, progress=not args.no_progress)
     if run is None:
         return 0  # a rank other than 0 under torchrun: rank 0 says where the run is
-    pictures = sorted((run.path / "samples").glob("*.png"))
+    pictures = sorted((run.path / layout.SAMPLES).glob("*.png"))
     print(f"run: {run.path}")
     if pictures:
         print(f"samples: {pictures[-1]}")

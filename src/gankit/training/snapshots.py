@@ -34,7 +34,7 @@ class Snapshots:
         self.D.eval()
         with torch.no_grad():
             fake = G(self.fixed_z).float()
-        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path = self.run_dir / rundir.SAMPLES / f"step_{self.step:07d}.png"
         title = f"{self.config.name} · {self.config.loss['name']} · step {self.step:,}"
         two_d = self.data.kind == "points" and self.data.shape == (2,)
         guard.refuse_link(self.run_dir, path.parent)  # samples/ linked out of the run: refused, never written through

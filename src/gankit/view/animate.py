@@ -7,6 +7,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from gankit.store.layout import SAMPLES
+
 FRAME_MS = 400
 HOLD_MS = 2000  # the last frame stays up, so the loop's end is readable
 MAX_FRAMES = 40
@@ -17,7 +19,7 @@ STEP_PNG = re.compile(r"step_(\d+)\.png$")
 def sample_pictures(run_dir: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every training picture of a run, in step order."""
     found = []
-    for path in (Path(run_dir) / "samples").glob("step_*.png"):
+    for path in (Path(run_dir) / SAMPLES).glob("step_*.png"):
         match = STEP_PNG.search(path.name)
         if match:
             found.append((int(match.group(1)), path))

@@ -18,7 +18,6 @@ from PIL import Image
 from gankit.errors import GankitError
 from gankit.store.layout import TENSORBOARD
 
-SUBDIR = TENSORBOARD
 NOT_SCALARS = {"step", "epoch", "time", "event"}
 MISSING = ("log.tensorboard needs the tensorboard package: pip install 'gankit[tensorboard]' "
            "(or set log.tensorboard: false)")
@@ -36,7 +35,7 @@ class TensorBoard:
     """A SummaryWriter opened at the first write (the run directory exists by then)."""
 
     def __init__(self, run_dir: str | Path) -> None:
-        self.log_dir = Path(run_dir) / SUBDIR
+        self.log_dir = Path(run_dir) / TENSORBOARD
         self._writer_class = _summary_writer()  # fails now, before training, when the package is missing
         self._writer: Any = None
 
