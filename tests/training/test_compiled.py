@@ -106,6 +106,30 @@ def test_compiled_step_matches_eager_stays_finite_and_resumes_bit_identically(pr
     assert all(p.dtype == torch.float32 for m in (trainer.G, trainer.D, trainer.G_ema) for p in m.parameters())
 
 
+@pytest.mark.slow
+def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path, monkeypatch):
+    # grid25-fast's R1 every 4th step: one compiled graph with the penalty, one without (an int the graph is
+    # specialised on), each taken at the steps the eager run takes it
+    monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+    small = ["data.points_per_mode=40", "train.batch_size=64", "train.steps=7", "log.every=7", "log.eval_every=0",
+             "log.sample_every=100", "generator.hidden=32", "discriminator.hidden=32", "reg.r1.every=3",
+             "reg.r1.weight=10"]
+    runs = {}
+    for name, extra in {"eager": [], "step": ["runtime.compile=step"], "none": ["reg.r1.weight=0"]}.items():
+        run = gankit.train("grid25-fast", out=tmp_path / name, progress=False, overrides=[*small, *extra])
+        runs[name] = load_checkpoint(run.path / "checkpoints" / "last.pt")["discriminator"]
+    torch.testing.assert_close(runs["step"], runs["eager"], rtol=1e-4, atol=2e-5)
+    assert max((runs["none"][k] - runs["eager"][k]).abs().max().item() for k in runs["eager"]) > 1e-3  # R1 acted
+    trainer = Trainer(resolve_config("grid25-fast", [*small, "runtime.compile=step"]), tmp_path / "t", progress=False)
+    assert [trainer.compiled_step._step(s) for s in range(7)] == [0, 1, 1, 0, 1, 1, 0]
+
+
+def test_auto_leaves_input_gradient_penalties_eager_and_says_why(tmp_path):
+    for preset in ("grid25-fast", "wgan-gp-grid25"):  # 10,000 steps, MLPs: long enough, but measured no faster
+        t = Trainer(resolve_config(preset, ["train.steps=20000"]), tmp_path / preset, progress=False)
+        assert t.compile is False and "ran no faster with reg." in t.compile_why
+
+
 def test_compiled_step_refuses_what_it_cannot_train(tmp_path):
     config = resolve_config("wgan-grid25", ["runtime.compile=step", "train.skip_nonfinite=true"])
     with pytest.raises(ConfigError, match="runtime.compile: step"):

@@ -32,6 +32,7 @@ class Penalty:
     weight: float = 0.0  # of the loss term (0: none)
     every: int = 1  # the loss term every k-th iteration, times k
     constrains_lipschitz: ClassVar[bool] = False  # a Lipschitz constraint: one per critic
+    input_gradients: ClassVar[bool] = False  # its loss term differentiates D's input (a double backward)
     # Paths that cannot run it, with why (read by the one capability check, gankit.training.capability)
     unsupported: ClassVar[dict[str, str]] = {}
 
@@ -44,9 +45,6 @@ class Penalty:
 
     def after_d_update(self, params: list[Tensor]) -> None:
         """After each D update, on D's parameter tensors (in place: under torch.no_grad)."""
-
-
-_INPUT_GRAD = {"compiled": "a penalty on D's input gradients", "ensemble": "a penalty on D's input gradients"}
 
 
 @dataclass
@@ -75,7 +73,11 @@ class GradientPenalty(Penalty):
     center: float = 1.0
     every: int = 1
     constrains_lipschitz = True
-    unsupported = _INPUT_GRAD
+    input_gradients = True
+    # Its interpolates' random weights: vmapped, every member would draw from one stream, so a member's run
+    # would depend on the ensemble's size
+    unsupported: ClassVar[dict[str, str]] = {"ensemble": "reg.gp (its random interpolates would come from one "
+                                             "stream for all members)"}
 
     def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
         return gradient_penalty(D, real, fake, center=self.center)
@@ -109,17 +111,10 @@ def spectral_norm_(*, on: bool = True) -> Penalty:
 class R1(Penalty):
     weight: float = 10.0
     every: int = 1
-    # An ensemble vmaps D's loss over its members: there the input gradient is torch.func.grad's (d_loss)
-    unsupported: ClassVar[dict[str, str]] = {"compiled": _INPUT_GRAD["compiled"]}
+    input_gradients = True
 
     def d_loss(self, D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
-        x = real.detach()
-        if torch._C._functorch.is_batchedtensor(x):  # inside an ensemble's vmap, where autograd.grad cannot run
-            grads = torch.func.grad(lambda xs: D(xs).sum())(x)  # composes with the outer backward
-        else:
-            x = x.requires_grad_(True)
-            (grads,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-        return 0.5 * grads.pow(2).flatten(1).sum(1).mean()
+        return 0.5 * input_grad(D, real.detach()).pow(2).flatten(1).sum(1).mean()
 
 
 @PENALTIES.register("r1", "R1: (weight/2) E||grad D(x)||^2 on real data; every: k applies it lazily (StyleGAN2)")
@@ -130,6 +125,16 @@ def r1(*, weight: float = 10.0, every: int = 1) -> Penalty:
         raise ConfigError(f"reg.r1 weight must be >= 0, got {weight}")
     _check_every("r1", every)
     return R1(weight, every)
+
+
+def input_grad(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """The gradient of sum(D(x)) with respect to x, kept differentiable so a penalty on it trains D. Inside a
+    torch.func transform (the compiled step's grad, an ensemble's vmap) torch.func.grad takes it, which nests
+    in the outer one and which dynamo traces; eagerly, autograd.grad with create_graph (as measured before)."""
+    if torch._C._functorch.maybe_current_level() is not None:
+        return torch.func.grad(lambda xs: D(xs).sum())(x)
+    (grads,) = torch.autograd.grad(D(x.requires_grad_(True)).sum(), x, create_graph=True)
+    return grads
 
 
 def _check_every(name: str, every: int) -> None:
@@ -177,8 +182,7 @@ def gradient_penalty(
     alpha_shape = (batch,) + (1,) * (real.dim() - 1)
     alpha = torch.rand(alpha_shape, generator=generator, device=real.device, dtype=real.dtype)
     # Detached so the penalty's gradient reaches D only, never G.
-    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    (grads,) = torch.autograd.grad(discriminator(x_hat).sum(), x_hat, create_graph=True)
+    grads = input_grad(discriminator, alpha * real.detach() + (1 - alpha) * fake.detach())
     norms = torch.linalg.vector_norm(grads.reshape(batch, -1), dim=1)
     return (norms - center).pow(2).mean()
 

@@ -1,10 +1,10 @@
 """What each training path can run: the one place that says so, one line per refusal.
 
-Every path runs the same iteration (`training/step.py`); they differ in how they transform it. The compiled
-step traces it into one inductor graph with `torch.func.grad` (no double backward, no buffers, Adam only);
-an ensemble vmaps it over members (one game for all, no buffers, no double backward); torchrun splits the
-batch over ranks. Parts declare the paths they cannot run on themselves (`unsupported = {path: why}`), so a
-new part needs no edit here.
+Every path runs the same iteration (`training/iteration.py`); they differ in how they transform it. The
+compiled step traces it into one inductor graph with `torch.func.grad` (a penalty on D's input gradients nests
+a second one; no buffers, Adam only); an ensemble vmaps it over members (one game for all, no buffers); torchrun
+splits the batch over ranks. Parts declare the paths they cannot run on themselves (`unsupported = {path:
+why}`), so a new part needs no edit here.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
     why = _refusal("compiled", config, G, D, data_kind, 1)
     if why is not None:
         return False, f"{before}the compiled step cannot train {why.rsplit(': ', 1)[0]}"
+    double = sorted(name for name, p in zip(config.reg, penalties(config)) if p.input_gradients and p.weight)
+    if double:  # measured: benchmarks/RESULTS.md "step speed"
+        return False, (f"{before}the compiled step ran no faster with {' and '.join(f'reg.{n}' for n in double)} "
+                       "(a double backward through D: 0.8-1.1x the eager step on the Zen 5)")
     if steps < AUTO_COMPILE_STEPS:
         return False, f"{before}a short run ({steps:,} < {AUTO_COMPILE_STEPS:,} steps) does not repay the compile"
     compiler = next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++") if c and shutil.which(c)), None)

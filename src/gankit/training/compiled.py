@@ -22,6 +22,7 @@ arithmetic); a compiled run resumed from a checkpoint continues as the uninterru
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -100,6 +101,7 @@ class CompiledStep:
     def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
         self.t, self.announced = trainer, False
+        self.period = math.lcm(*(p.every for p in trainer.one_iteration.penalties))  # due sets repeat with it
         cfg = trainer.config
         self.names = {"g": [n for n, _ in trainer.G.named_parameters()], "d": [n for n, _ in trainer.D.named_parameters()]}
         for opt in (trainer.opt_g, trainer.opt_d):
@@ -117,8 +119,15 @@ class CompiledStep:
         fastpath.use_inductor_cache()
         # torch 2.11's inductor asserted in its loop reordering on this graph for CUDA (H200, benchmarks/RESULTS.md
         # "GPU"); the CPU graph is left as measured
-        options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else None
+        options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else {}
+        options["fallback_random"] = True  # random draws in the graph (WGAN-GP's interpolates) as eager's
         self.fn = torch.compile(self._iteration, dynamic=False, options=options)
+
+    def _step(self, step: int) -> int:
+        """The first step whose lazy penalties are `step`'s: the graph is specialised on it (an int argument),
+        so there is one compiled graph per set of penalties due (R1 every 4th: two), not one per step."""
+        due = self.t.one_iteration.due
+        return next(s for s in range(self.period) if due(s) == due(step))
 
     def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
         module = self.t.G if who == "g" else self.t.D
@@ -127,9 +136,10 @@ class CompiledStep:
 
     def _iteration(self, real: Tensor, noise: list[Tensor], sd: Tensor, sg: Tensor,
                    dp: list[Tensor], dm: list[Tensor], dv: list[Tensor],
-                   gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], ema: list[Tensor]) -> tuple[Any, ...]:
+                   gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], ema: list[Tensor], step: int
+                   ) -> tuple[Any, ...]:
         play = FunctionalPlayers(self, {"d": dp, "g": gp}, {"d": (dm, dv), "g": (gm, gv)}, {"d": sd, "g": sg}, noise, ema)
-        logged = self.t.one_iteration(play, real, 0)  # step 0: no lazy penalty runs here (check_path)
+        logged = self.t.one_iteration(play, real, step)
         return logged, play.grads["d"], play.grads["g"]
 
     def __call__(self, real: Tensor) -> Tensor:
@@ -143,7 +153,7 @@ class CompiledStep:
         sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
         sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         (d, dp), (g, gp), (_, ema) = self.weights
-        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema)
+        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, self._step(t.step))
         for p, grad_ in (*zip(d, d_grads), *zip(g, g_grads)):
             p.grad = grad_  # as an eager run leaves them: the last update's gradients (logged grad norms)
         faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)

@@ -61,8 +61,7 @@ class Iteration:
 
     def __call__(self, play: Players, real: Tensor, step: int) -> Tensor:
         n, train = play.n_examples(real), self.train
-        due = [p for p in self.penalties if step % p.every == 0]  # lazy regularisation (StyleGAN2)
-        d_loss = functools.partial(self.d_loss, penalties=due)
+        d_loss = functools.partial(self.d_loss, penalties=self.due(step))
         if train.fakes == "reuse":  # PyTorch-GAN's dcgan.py: G first, then D on the same fakes, detached
             loss_g, fake = play.update("g", self.g_loss, real, play.noise(n))
             play.mid_step()
@@ -76,6 +75,10 @@ class Iteration:
                 loss_g, _ = play.update("g", self.g_loss, real, play.noise(train.batch_size))
         prob = self.objective.prob
         return torch.stack([loss_d, loss_g, prob(d_real).mean(-1), prob(d_fake).mean(-1)], -1)
+
+    def due(self, step: int) -> list[Penalty]:
+        """The penalties with a term in D's loss at `step` (lazy regularisation, StyleGAN2: every k-th)."""
+        return [p for p in self.penalties if step % p.every == 0]
 
     def fake(self, G: Model, z: Tensor) -> Tensor:
         """Fakes for D's update: no graph through G."""
