@@ -1,0 +1,97 @@
+"""Eager against the compiled whole step, preset by preset: the measurement behind `runtime.compile: auto`.
+
+    python benchmarks/step_speed.py [--presets gan-1d,wgan-grid25,...] [--seconds 1.5] [--repeats 5]
+                                    [--threads N] [--no-write]
+
+For each MLP preset, two Trainers on the preset's own settings (`runtime.compile: false` and `step`) run
+`Trainer.iteration()` in turns, repeat by repeat (logging, pictures and evaluation outside the timed loops for
+both); times are medians, the ratio the median of per-repeat ratios. Each repeat runs as many iterations as
+fill `--seconds` on the eager step (bounded time per preset). The warm-up column is the compiled step's first
+calls (its compile, with inductor's cache as found). The last column is what `auto` (the default) takes for the
+preset on this machine and why (`gankit info --preset NAME` says the same). Writes the "step speed" section of
+benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+
+import torch
+from results_md import command, machine, replace_section, timed
+
+from gankit.config import resolve_config
+from gankit.training.trainer import Trainer
+
+SECTION = "## step speed (eager vs the compiled whole step, each MLP preset)"
+PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip", "grid25-fast",
+           "ring8-fast", "wgan-gp-grid25"]
+
+
+def stepper(preset: str, extra: list[str], work: str) -> tuple[Trainer, Callable[[], None]]:
+    trainer = Trainer(resolve_config(preset, ["log.eval_every=0", *extra]), work, progress=False)
+
+    def step() -> None:
+        trainer.iteration()
+        trainer.step += 1
+
+    return trainer, step
+
+
+def nothing() -> None:  # CPU only: nothing to synchronise
+    pass
+
+
+def measure(preset: str, args: argparse.Namespace, work: str, default_threads: int) -> str:
+    threads = [f"runtime.threads={args.threads}"] if args.threads else []
+    torch.set_num_threads(default_threads)  # a preset without runtime.threads runs on PyTorch's own number
+    auto, _ = stepper(preset, threads, f"{work}/{preset}-auto")  # built, not run: what the default takes
+    choice = "compiled" if auto.compile == "step" else "eager"
+    _, eager = stepper(preset, [*threads, "runtime.compile=false"], f"{work}/{preset}-eager")
+    _, step = stepper(preset, [*threads, "runtime.compile=step"], f"{work}/{preset}-step")
+    start = time.perf_counter()
+    for _ in range(8):  # the compiled step compiles here (one graph per set of lazy penalties due)
+        step()
+    warmup = time.perf_counter() - start
+    for _ in range(8):
+        eager()
+    iters = max(10, int(args.seconds / timed(eager, 10, nothing)))
+    times: dict[str, list[float]] = {"eager": [], "step": []}
+    for _ in range(args.repeats):
+        times["eager"].append(timed(eager, iters, nothing))
+        times["step"].append(timed(step, iters, nothing))
+    ratio = statistics.median(e / s for e, s in zip(times["eager"], times["step"]))
+    e, s = (statistics.median(times[k]) * 1e3 for k in ("eager", "step"))
+    print(f"{preset}: eager {e:.2f} ms, compiled {s:.2f} ms, {ratio:.2f}x; auto: {choice}", flush=True)
+    return (f"| {preset} | {torch.get_num_threads()} | {iters} | {e:.2f} | {s:.2f} | {ratio:.2f}x | {warmup:.1f} | "
+            f"{choice} ({auto.compile_why}) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--seconds", type=float, default=1.5, help="eager seconds a repeat (bounds the time)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: each preset's own)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    rows = [("| preset | threads | iterations a repeat | eager ms / it | compiled ms / it | compiled vs eager | "
+             "compile warm-up s | `auto` takes |"), "|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as work:
+        default_threads = torch.get_num_threads()
+        rows += [measure(p, args, work, default_threads) for p in args.presets.split(",") if p]
+    body = "\n".join([
+        f"Machine: {machine()}.",
+        f"Command: `{command()}`; {args.repeats} interleaved repeats; medians (ratio: of per-repeat ratios).",
+        "", *rows,
+    ])
+    print(body)
+    if not args.no_write:
+        replace_section(SECTION, body)
+
+
+if __name__ == "__main__":
+    main()
