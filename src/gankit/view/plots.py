@@ -119,19 +119,19 @@ def histogram_1d(
         label = f"G samples: mean {finite.mean():.3f}, std {finite.std():.3f}"
         if finite.size < x.size:
             label += f" ({x.size - finite.size} non-finite dropped)"
-        tallest = float(np.histogram(finite, bins=bins, density=True)[0].max())
+        counts = np.histogram(finite, bins=bins, density=True)[0]
+        tallest = float(counts.max())
         # A collapsed G's spike would flatten the target curve to a line on the axis: cut it off.
         clipped = peak is not None and tallest > CLIP_FACTOR * peak
         if clipped:
             label += f"\ntallest bar {tallest:.3g}, cut off (hatched)"
-        counts, _, patches = ax.hist(
-            finite, bins=bins, density=True, color="tab:blue", alpha=0.6, label=label
-        )
+        # One filled outline, not a patch per bar: a 100-bar ax.hist cost ~0.2 s of each picture (gan-1d draws 11)
+        ax.stairs(counts, bins, fill=True, color="tab:blue", alpha=0.6, label=label)
         if clipped:
             ax.set_ylim(0, CLIP_FACTOR * peak)
-            for patch, count in zip(patches, counts):
-                if count > CLIP_FACTOR * peak:
-                    patch.set_hatch("//")
+            cut = counts > CLIP_FACTOR * peak
+            ax.bar(bins[:-1][cut], counts[cut], width=np.diff(bins)[cut], align="edge", fill=False,
+                   hatch="//", edgecolor="tab:blue", linewidth=0)
     else:
         ax.text(0.5, 0.5, "no finite samples", transform=ax.transAxes, ha="center")
     if has_target:
