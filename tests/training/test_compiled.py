@@ -36,6 +36,19 @@ def test_allocator_tuning_and_cpu_device_setup_are_harmless():
     assert torch.ones(9_000_000).sum().item() == 9_000_000
 
 
+def test_a_run_that_leaves_threads_to_pytorch_does_not_inherit_the_last_runs_pin(tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # the process's own count (not 1, whatever the machine)
+    try:
+        small = ["data.points_per_mode=8", "train.batch_size=16", "runtime.device=cpu"]
+        Trainer(resolve_config("gan-1d", ["train.batch_size=16"]), tmp_path / "a", progress=False)
+        assert torch.get_num_threads() == 1  # gan-1d pins one thread
+        Trainer(resolve_config("grid25-fast", small), tmp_path / "b", progress=False)
+        assert torch.get_num_threads() == 3  # grid25-fast leaves it to PyTorch: the count before the pin
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.skipif(not torch.set_flush_denormal(False), reason="no FTZ/DAZ on this CPU (not x86 with SSE3)")
 def test_a_cpu_trainer_flushes_denormals_unless_told_not_to(tmp_path):
     tiny = torch.tensor([1e-39])  # below float32's smallest normal (1.18e-38): a denormal

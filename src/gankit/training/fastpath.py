@@ -77,6 +77,20 @@ def configure_device(device: torch.device, flush_denormal: bool = True) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+_THREADS_BEFORE: list[int] = []  # PyTorch's thread count before a run in this process pinned one
+
+
+def set_threads(threads: int | None) -> None:
+    """`runtime.threads` for this run. Null gives back the count the process had before a run pinned one, so
+    a run that leaves it to PyTorch does not inherit the last run's (the Python API, a sweep's trials)."""
+    if threads:
+        if not _THREADS_BEFORE:
+            _THREADS_BEFORE.append(torch.get_num_threads())
+        torch.set_num_threads(threads)
+    elif _THREADS_BEFORE:
+        torch.set_num_threads(_THREADS_BEFORE.pop())
+
+
 def tune_allocator() -> bool:
     """Keep freed large buffers in the process (no mmap per buffer, no trimming): True when glibc took it.
 

@@ -73,8 +73,7 @@ class Trainer(Snapshots, Evaluating):
         # Under torchrun: the process group, this rank's device; one process: the device (gankit.training.distributed).
         self.dist, self.device = distributed.setup(resolve_device(cfg.runtime.device), cfg)
         self.progress = progress and self.dist.is_main
-        if cfg.runtime.threads:
-            torch.set_num_threads(cfg.runtime.threads)
+        fastpath.set_threads(cfg.runtime.threads)
         torch.manual_seed(cfg.seed)
 
         self.data = build_data(cfg.data["name"], settings(cfg.data))
