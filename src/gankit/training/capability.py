@@ -49,7 +49,7 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
     raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
 
 
-AUTO_COMPILE_STEPS = 10_000  # a first compile took ~27 s (gan-1d, Zen 5): it pays back over ~1.3 ms x 20,000 steps
+AUTO_COMPILE_STEPS = 10_000  # a first compile took 13-27 s (gan-1d, Zen 5): it pays back over ~1.3 ms x 20,000 steps
 
 
 def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,

@@ -117,6 +117,8 @@ class CompiledStep:
                         for m in models]
         self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
         fastpath.use_inductor_cache()
+        if trainer.device.type == "cpu":
+            fastpath.probe_cpu_isa_early()
         # torch 2.11's inductor asserted in its loop reordering on this graph for CUDA (H200, benchmarks/RESULTS.md
         # "GPU"); the CPU graph is left as measured
         options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else {}

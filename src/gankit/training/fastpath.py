@@ -12,10 +12,12 @@ Measured on the project's 2-core Zen 5 CPUs (../shared/perf-notes.md, benchmarks
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
 import os
+import threading
 from pathlib import Path
 
 import torch
@@ -53,6 +55,24 @@ def use_inductor_cache() -> None:
         from torch._inductor.utils import clear_caches
 
         clear_caches()  # paths inductor derived from the old directory
+
+
+def probe_cpu_isa_early() -> None:
+    """Start inductor's probe of the CPU's vector instruction sets on a thread. It builds and loads a test
+    library per instruction set the CPU reports (6.4 s of gan-1d's first compile on the Zen 5; cached on disk
+    after), then code generation waits for it; started here it overlaps the trace that comes first. The probe
+    is torch's own (file-locked, so code generation reaching it first waits rather than builds twice); if it
+    fails here, inductor probes as it would have."""
+    try:
+        from torch._inductor import cpu_vec_isa
+    except ImportError:
+        return
+
+    def probe() -> None:
+        with contextlib.suppress(Exception):  # inductor probes again at code generation and reports there
+            cpu_vec_isa.pick_vec_isa()
+
+    threading.Thread(target=probe, name="gankit-isa-probe", daemon=True).start()
 
 
 def compile_models(*modules: nn.Module) -> None:
