@@ -137,6 +137,37 @@ def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path
     assert [trainer.compiled_step._step(s) for s in range(7)] == [0, 1, 1, 0, 1, 1, 0]
 
 
+@pytest.mark.slow
+def test_random_draws_inside_the_compiled_step_resume_bit_for_bit(tmp_path, monkeypatch):
+    # DiffAugment draws in the graph: torch's global stream (inductor's fallback_random), which checkpoints keep
+    monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+    digits = ["data.name=digits", "data.pixel_range=[-1.0,1.0]", "generator.name=mlp-elu", "generator.output=tanh",
+              "discriminator.name=mlp-elu", "latent.dim=8", "generator.hidden=16", "discriminator.hidden=16",
+              "train.batch_size=32", "log.eval_every=0", "runtime.threads=1", "runtime.device=cpu",
+              "augment.name=diffaugment", "runtime.compile=step"]
+    trainer = Trainer(resolve_config("gan-mlp-mnist", digits), tmp_path / "t", progress=False)
+
+    def train(n: int) -> None:
+        for _ in range(n):
+            trainer.iteration()
+            trainer.step += 1
+
+    train(2)
+    saved = copy.deepcopy(trainer.state())
+    train(3)
+    after = copy.deepcopy(trainer.state())
+    trainer.load_state(saved)
+    train(3)
+    again = trainer.state()
+    for part in ("generator", "discriminator", "opt_d", "log_sums"):
+        torch.testing.assert_close(again[part], after[part], rtol=0, atol=0)
+    trainer.load_state(saved)
+    torch.rand(1)  # one draw off torch's stream: the graph's augmentation then draws other numbers
+    train(3)
+    moved = trainer.state()["discriminator"]
+    assert any(not torch.equal(moved[k], after["discriminator"][k]) for k in moved)
+
+
 def test_auto_leaves_input_gradient_penalties_eager_and_says_why(tmp_path):
     for preset in ("grid25-fast", "wgan-gp-grid25"):  # 10,000 steps, MLPs: long enough, but measured no faster
         t = Trainer(resolve_config(preset, ["train.steps=20000"]), tmp_path / preset, progress=False)

@@ -52,8 +52,6 @@ class DiffAugment(Augment):
 
     data_kinds = ("image",)
     unsupported: ClassVar[dict[str, str]] = {
-        "compiled": "random augmentation (inductor draws its own random numbers, so the compiled step would neither "
-                    "match nor resume as the eager run): use runtime.compile: false",
         "ensemble": "random augmentation (the members would share one random stream, so a member would neither "
                     "match its solo run nor be independent of the others): train the seeds one at a time",
     }

@@ -10,7 +10,9 @@ parameters and the optimisers' moments updated in place, so the optimisers' and 
 checkpoints and resume are an eager run's (but for the kernel flag: eager runs step fused Adam). What stays on
 the host: the real batch and the noise
 (the trainer's own RNG streams, drawn in eager order), the learning rates and Adam's bias corrections (Python
-floats from the schedulers, as eager Adam computes them), and the log sums.
+floats from the schedulers, as eager Adam computes them), and the log sums. Random draws inside the graph
+(WGAN-GP's interpolates, DiffAugment) are aten's from torch's global stream (inductor's `fallback_random`), as
+eager's, and checkpoints keep that stream.
 
 `runtime.precision: bf16` as the eager trainer runs it: G's and D's forward passes under autocast (the
 trainer's device type, bfloat16), their outputs cast to fp32 before the losses; the master weights, the
