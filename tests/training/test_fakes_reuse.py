@@ -9,6 +9,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from resuming import train_steps
 from test_distributed import TOY, _sets, _torchrun, _weights
 from test_trainer import (
     test_resumed_run_ends_bit_identical_to_an_uninterrupted_one as resume_equals_whole,
@@ -57,9 +58,7 @@ def test_the_pytorch_gan_preset_trains_as_dcgan_py_written_by_hand(tmp_path):
     trainer.batcher.batch = lambda *a: reals.append(batch(*a)) or reals[-1]
     trainer.noise = lambda n: noises.append(noise(n)) or noises[-1]
     torch.manual_seed(7)  # Dropout2d in D draws from the global stream: the same masks in both loops
-    for _ in range(3):
-        trainer.iteration()
-        trainer.step += 1
+    train_steps(trainer, 3)
     assert len(reals) == len(noises) == 3  # one draw of noise per iteration: one G forward
     assert all(len(z) == len(r) == 64 for z, r in zip(noises, reals))
 

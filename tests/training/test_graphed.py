@@ -2,11 +2,11 @@
 step does, resumes as it does, and is refused, in one line, where a graph cannot hold the step. The CUDA tests
 run on a lent GPU (benchmarks/gpu_checks.sh); the refusals run everywhere."""
 
-import copy
 import shutil
 
 import pytest
 import torch
+from resuming import resume_beside_uninterrupted
 
 from gankit.config import resolve_config
 from gankit.errors import ConfigError
@@ -93,18 +93,8 @@ def test_a_graphed_run_resumes_as_the_uninterrupted_one(tmp_path, monkeypatch):
     cfg = resolve_config("grid25-fast", ["runtime.device=cuda", "runtime.compile=graph", "data.points_per_mode=40",
                                         "optim.g.decay=0", "optim.d.decay=0"])
     trainer = Trainer(cfg, tmp_path / "t", progress=False)
-
-    def train(n: int) -> None:
-        for _ in range(n):
-            trainer.iteration()
-            trainer.step += 1
-
-    train(6)  # 3 warm-up steps, the graph of the R1 step and of the others
-    saved = copy.deepcopy(trainer.state())
-    train(8)
-    after = copy.deepcopy(trainer.state())
-    trainer.load_state(saved)  # new optimiser state tensors: the graphs that held the old ones must go
-    train(8)
-    again = trainer.state()
+    # 6 first: 3 warm-up steps, the graph of the R1 step and of the others; the loaded state brings new
+    # optimiser state tensors, so the graphs that held the old ones must go
+    _, after, again = resume_beside_uninterrupted(trainer, 6, 8)
     for part in ("generator", "generator_ema", "discriminator", "opt_g", "opt_d", "log_sums"):
         torch.testing.assert_close(again[part], after[part], rtol=0, atol=1e-6)

@@ -103,7 +103,11 @@ class CompiledStep:
     def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
         self.t, self.announced = trainer, False
-        self.period = math.lcm(*(p.every for p in trainer.one_iteration.penalties))  # due sets repeat with it
+        # Which lazy penalties are due repeats every lcm(every) steps: for each step of that period, the first
+        # step with the same set. The graph is specialised on it (an int argument), so there is one compiled
+        # graph per set of penalties due (R1 every 4th: two), not one per step.
+        due, period = trainer.one_iteration.due, math.lcm(*(p.every for p in trainer.one_iteration.penalties))
+        self.first_alike = [next(s for s in range(period) if due(s) == due(r)) for r in range(period)]
         cfg = trainer.config
         self.names = {"g": [n for n, _ in trainer.G.named_parameters()], "d": [n for n, _ in trainer.D.named_parameters()]}
         for opt in (trainer.opt_g, trainer.opt_d):
@@ -126,12 +130,6 @@ class CompiledStep:
         options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else {}
         options["fallback_random"] = True  # random draws in the graph (WGAN-GP's interpolates) as eager's
         self.fn = torch.compile(self._iteration, dynamic=False, options=options)
-
-    def _step(self, step: int) -> int:
-        """The first step whose lazy penalties are `step`'s: the graph is specialised on it (an int argument),
-        so there is one compiled graph per set of penalties due (R1 every 4th: two), not one per step."""
-        due = self.t.one_iteration.due
-        return next(s for s in range(self.period) if due(s) == due(step))
 
     def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
         module = self.t.G if who == "g" else self.t.D
@@ -157,7 +155,8 @@ class CompiledStep:
         sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
         sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         (d, dp), (g, gp), (_, ema) = self.weights
-        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, self._step(t.step))
+        step = self.first_alike[t.step % len(self.first_alike)]  # the graph for the lazy penalties due now
+        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, step)
         for p, grad_ in (*zip(d, d_grads), *zip(g, g_grads)):
             p.grad = grad_  # as an eager run leaves them: the last update's gradients (logged grad norms)
         faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)

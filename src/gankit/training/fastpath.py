@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import threading
@@ -57,6 +58,7 @@ def use_inductor_cache() -> None:
         clear_caches()  # paths inductor derived from the old directory
 
 
+@functools.cache  # once a process: the probe's answer is cached by inductor too
 def probe_cpu_isa_early() -> None:
     """Start inductor's probe of the CPU's vector instruction sets on a thread. It builds and loads a test
     library per instruction set the CPU reports (6.4 s of gan-1d's first compile on the Zen 5; cached on disk

@@ -54,7 +54,7 @@ class GraphedStep:
 
     def __call__(self, real: Tensor) -> Tensor:
         t = self.t
-        due = tuple(p for p in t.one_iteration.penalties if t.step % p.every == 0)
+        due = t.one_iteration.due(t.step)
         key = (tuple(real.shape), real.stride(), real.dtype, tuple(map(id, due)))
         graph = self.graphs.get(key)
         if graph is None and self.warm.get(key, 0) < WARMUP:
