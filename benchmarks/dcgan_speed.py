@@ -57,6 +57,7 @@ from results_md import (
     machine,
     replace_section,
     timed,
+    trainer_step,
 )
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -249,12 +250,7 @@ def gankit_step(arch: str, extra: list[str], device: torch.device, threads: int 
     sets = [f"runtime.device={device.type}", *([f"runtime.threads={threads}"] if threads else []), *extra]
     trainer = Trainer(resolve_config(PRESETS[arch], sets), os.path.join(work, f"{arch}-{len(os.listdir(work))}"),
                       progress=False)
-
-    def step() -> None:
-        trainer.iteration()
-        trainer.step += 1
-
-    return step
+    return trainer_step(trainer)
 
 
 def child(args: argparse.Namespace, device: torch.device) -> None:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from results_md import command, machine, replace_section, timed
+from results_md import command, machine, replace_section, timed, trainer_step
 from toy_speed import classic_step
 
 from gankit.config import resolve_config
@@ -26,11 +26,6 @@ from gankit.scale.ensemble import Ensemble, seed_configs
 from gankit.training.trainer import Trainer
 
 SECTION = "## ensemble speed (wgan-grid25, K members stacked)"
-
-
-def _iterate(trainer: Trainer) -> None:
-    trainer.iteration()
-    trainer.step += 1
 
 
 def main() -> None:
@@ -53,7 +48,7 @@ def main() -> None:
         trainers = {"alone, eager": solo}
         if not args.gpu:  # the compiled step is a CPU path (refused on CUDA: training/capability.py)
             trainers["alone, compiled step"] = Trainer(fast, Path(work, "fast"), progress=False)
-        steps = {name: (lambda t=t: _iterate(t)) for name, t in trainers.items()}
+        steps = {name: trainer_step(t) for name, t in trainers.items()}
         steps["alone, classic loop"] = classic_step(solo.batcher.examples, torch.device(device))
         for k in (1, args.k):
             ens = Ensemble(seed_configs(config, k), [Path(work, f"{k}-{i}") for i in range(k)])

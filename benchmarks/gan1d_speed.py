@@ -31,6 +31,7 @@ from results_md import (
     machine,
     replace_section,
     timed,
+    trainer_step,
 )
 from torch import nn
 
@@ -90,12 +91,7 @@ def make_step(name: str, base: list[str], work: str) -> Callable[[], None]:
         return classic_step()
     trainer = Trainer(resolve_config("gan-1d", [*base, *GANKIT[name]]), f"{work}/{name.replace(' ', '_')}",
                       progress=False)
-
-    def step() -> None:
-        trainer.iteration()
-        trainer.step += 1
-
-    return step
+    return trainer_step(trainer)
 
 
 def main() -> None:
@@ -129,9 +125,10 @@ def main() -> None:
     rows = ["| loop | ms / iteration (median) | it/s | vs classic (median of per-repeat ratios) | warm-up s |",
             "|---|---|---|---|---|"]
     for name, ts in times.items():
-        ratio = statistics.median(c / t for c, t in zip(times["classic"], ts)) if "classic" in times else float("nan")
+        ratio = (f"{statistics.median(c / t for c, t in zip(times['classic'], ts)):.2f}x" if "classic" in times
+                 else "-")  # --only/--skip left the classic loop out
         med = statistics.median(ts)
-        rows.append(f"| {name} | {med * 1e3:.3f} | {1 / med:.0f} | {ratio:.2f}x | {warmup_s[name]:.1f} |")
+        rows.append(f"| {name} | {med * 1e3:.3f} | {1 / med:.0f} | {ratio} | {warmup_s[name]:.1f} |")
     body = "\n".join([
         f"Machine: {machine()}.",
         (f"Command: `{command()}`; threads {torch.get_num_threads()}, {args.iters} iterations x {args.repeats} "

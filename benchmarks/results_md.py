@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,6 +26,17 @@ def timed(step: Callable[[], None], iters: int, sync: Callable[[], None]) -> flo
         step()
     sync()
     return (time.perf_counter() - start) / iters
+
+
+def trainer_step(trainer: Any) -> Callable[[], None]:
+    """One training iteration of a gankit Trainer, without the loop's log rows, pictures and checkpoints (the
+    classic loops have none either)."""
+
+    def step() -> None:
+        trainer.iteration()
+        trainer.step += 1
+
+    return step
 
 
 def machine() -> str:
@@ -67,6 +79,9 @@ def choose(names: list[str], args: argparse.Namespace, device: torch.device) -> 
             print(f"skipped (bf16 is emulated on {describe_device(device)}; --emulated times it anyway): "
                   + ", ".join(emulated), flush=True)
         chosen = [n for n in chosen if "bf16" not in n]
+    if not chosen:
+        raise SystemExit(f"no contender left to time (--only {args.only!r}, --skip {args.skip!r}); the contenders: "
+                         + ", ".join(names))
     return chosen
 
 

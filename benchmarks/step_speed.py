@@ -1,7 +1,7 @@
 """Eager against the compiled whole step, preset by preset: the measurement behind `runtime.compile: auto`.
 
     python benchmarks/step_speed.py [--presets gan-1d,wgan-grid25,...] [--seconds 1.5] [--repeats 5]
-                                    [--threads N] [--no-write]
+                                    [--threads N] [--set KEY=VALUE ...] [--no-write]
 
 For each MLP preset, two Trainers on the preset's own settings (`runtime.compile: false` and `step`) run
 `Trainer.iteration()` in turns, repeat by repeat (logging, pictures and evaluation outside the timed loops for
@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from results_md import command, machine, replace_section, timed
+from results_md import command, machine, replace_section, timed, trainer_step
 
 from gankit.config import resolve_config
 from gankit.training.trainer import Trainer
@@ -33,12 +33,7 @@ PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25
 
 def stepper(preset: str, extra: list[str], work: str) -> tuple[Trainer, Callable[[], None]]:
     trainer = Trainer(resolve_config(preset, ["log.eval_every=0", *extra]), work, progress=False)
-
-    def step() -> None:
-        trainer.iteration()
-        trainer.step += 1
-
-    return trainer, step
+    return trainer, trainer_step(trainer)
 
 
 def nothing() -> None:  # CPU only: nothing to synchronise
@@ -46,7 +41,7 @@ def nothing() -> None:  # CPU only: nothing to synchronise
 
 
 def measure(preset: str, args: argparse.Namespace, work: str, default_threads: int) -> str:
-    threads = [f"runtime.threads={args.threads}"] if args.threads else []
+    threads = [*([f"runtime.threads={args.threads}"] if args.threads else []), *args.set]
     torch.set_num_threads(default_threads)  # a preset without runtime.threads runs on PyTorch's own number
     auto, _ = stepper(preset, threads, f"{work}/{preset}-auto")  # built, not run: what the default takes
     choice = "compiled" if auto.compile == "step" else "eager"
@@ -76,6 +71,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="eager seconds a repeat (bounds the time)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: each preset's own)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for every preset's runs (as gankit train --set), e.g. reg.gp=0")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rows = [("| preset | threads | iterations a repeat | eager ms / it | compiled ms / it | compiled vs eager | "

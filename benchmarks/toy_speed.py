@@ -47,6 +47,7 @@ from results_md import (
     machine,
     replace_section,
     timed,
+    trainer_step,
 )
 from torch import nn
 
@@ -106,12 +107,7 @@ def make_step(name: str, base: list[str], work: str, device: torch.device) -> Ca
         cfg = resolve_config("wgan-grid25", base)
         return classic_step(build_data(cfg.data["name"], settings(cfg.data)).data.to(device), device)
     trainer = Trainer(resolve_config("wgan-grid25", [*base, *GANKIT[name]]), os.path.join(work, name), progress=False)
-
-    def step() -> None:
-        trainer.iteration()
-        trainer.step += 1
-
-    return step
+    return trainer_step(trainer)
 
 
 class Worker:
@@ -223,13 +219,13 @@ def main() -> None:
                 w.run(args.iters)
                 memory[name] = w.close()
 
-    classic = times["classic"]
+    classic = times.get("classic")  # absent when --only/--skip left it out: no ratios then
     rows = ["| loop | ms / iteration (median) | it/s | ratio vs classic (median of per-repeat ratios) | warm-up s |",
             "|---|---|---|---|---|"]
     for name, ts in times.items():
-        ratio = statistics.median(c / t for c, t in zip(classic, ts))
+        ratio = f"{statistics.median(c / t for c, t in zip(classic, ts)):.2f}x" if classic else "-"
         med = statistics.median(ts)
-        rows.append(f"| {name} | {med * 1e3:.2f} | {1 / med:.0f} | {ratio:.2f}x | {warmup_s[name]:.1f} |")
+        rows.append(f"| {name} | {med * 1e3:.2f} | {1 / med:.0f} | {ratio} | {warmup_s[name]:.1f} |")
     best = min(times, key=lambda n: statistics.median(times[n]))
     full = statistics.median(times[best]) * 195_000 / 60
     lines = [
