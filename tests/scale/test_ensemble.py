@@ -77,6 +77,16 @@ def test_ensemble_refuses_models_it_cannot_stack(tmp_path):
         train_ensemble(configs, tmp_path / "ens")
 
 
+def test_a_refused_ensemble_says_so_before_any_member_loads_its_data(tmp_path, capsys):
+    # WGAN-GP's interpolates would come from one stream for all members: refused from the settings alone, so the
+    # one line is all the user sees (each member used to print its "data: ..." line first)
+    code = main(["train", "--preset", "wgan-gp-grid25", "--ensemble", "2", "--out", str(tmp_path / "ens"),
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "an ensemble cannot train" in err
+    assert not (tmp_path / "ens").exists()
+
+
 def test_cli_ensemble_writes_one_run_directory_per_seed(tmp_path):
     out = tmp_path / "ens"
     code = main(["train", "--preset", "wgan-grid25", "--ensemble", "3", "--out", str(out), "--no-progress",

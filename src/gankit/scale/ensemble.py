@@ -94,6 +94,7 @@ class StackedPlayers:
 
 class Ensemble:
     def __init__(self, configs: Sequence[Config], run_dirs: Sequence[Path]) -> None:
+        check_members(configs)
         self.members = [Trainer(cfg, d, progress=False, path="ensemble") for cfg, d in zip(configs, run_dirs)]
         check_members(configs, [(t.G, t.D) for t in self.members])
         for t in self.members:  # K optimiser steps per update run one by one: the fused kernel is ~2.5x cheaper

@@ -148,11 +148,13 @@ def _graph_refusal(config: Any, models: list[nn.Module]) -> str | None:
     return None
 
 
-def check_members(configs: Sequence[Any], models: Sequence[tuple[nn.Module, nn.Module]]) -> None:
+def check_members(configs: Sequence[Any], models: Sequence[tuple[nn.Module, nn.Module]] | None = None) -> None:
     """An ensemble's members play one game (objective, penalties, augmentation, schedule, batch size, layer
-    shapes); they may differ in seed, optimiser settings and penalty values."""
+    shapes); they may differ in seed, optimiser settings and penalty values. Without `models`, the settings
+    alone: asked before any member loads its data, so a refused ensemble prints nothing else."""
     first = configs[0]
-    for cfg, (G, D) in zip(configs, models):
+    for k, cfg in enumerate(configs):
+        G, D = models[k] if models else (None, None)
         check_path("ensemble", cfg, G, D)
         if cfg.runtime.precision != first.runtime.precision:
             raise ConfigError("ensemble members must share runtime.precision (one vmapped pass for all)")
@@ -165,7 +167,7 @@ def check_members(configs: Sequence[Any], models: Sequence[tuple[nn.Module, nn.M
         for key in ("batch_size", "d_steps", "g_steps"):
             if getattr(cfg.train, key) != getattr(first.train, key):
                 raise ConfigError(f"ensemble members must share train.{key}")
-        for a, b in ((G, models[0][0]), (D, models[0][1])):
+        for a, b in ((G, models[0][0]), (D, models[0][1])) if models else ():
             if [p.shape for p in a.parameters()] != [p.shape for p in b.parameters()]:
                 raise ConfigError("ensemble members must share the architectures (same layer shapes)")
 
