@@ -194,3 +194,21 @@ def test_auto_compiles_long_mlp_runs_where_a_compiler_exists_and_says_why_not_el
     monkeypatch.delenv("CXX", raising=False)
     none = trainer("gan-1d")
     assert none.compile is False and "no C++ compiler" in none.compile_why
+
+
+def test_each_config_trained_in_one_process_gets_its_compiled_graph_and_seeds_share_one(tmp_path):
+    # Dynamo keeps at most `recompile_limit` (8) graphs on one code object: the 9th differently set trainer of a
+    # process (a sweep's trials) ran uncompiled, 6x slower. With the limit at 1, the second betas would have.
+    from torch._dynamo.utils import counters
+
+    settings = [("optim.d.betas=[0.5,0.999]", 0), ("optim.d.betas=[0.6,0.999]", 0), ("optim.d.betas=[0.6,0.999]", 1)]
+    codes = []
+    with torch._dynamo.config.patch(recompile_limit=1):
+        counters.clear()
+        for k, (betas, seed) in enumerate(settings):
+            trainer = Trainer(resolve_config("gan-1d", ["train.batch_size=16", "runtime.compile=step", betas,
+                                                        f"seed={seed}"]), tmp_path / str(k), progress=False)
+            train_steps(trainer, 2)
+            codes.append(trainer.compiled_step.fn._torchdynamo_orig_callable.__code__)
+    assert counters["frames"]["ok"] == counters["frames"]["total"] == 2  # one graph per betas, none left uncompiled
+    assert codes[0] is not codes[1] and codes[1] is codes[2]  # another seed of a config reuses its graph

@@ -24,7 +24,10 @@ arithmetic); a compiled run resumed from a checkpoint continues as the uninterru
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -123,13 +126,18 @@ class CompiledStep:
                         for m in models]
         self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
         fastpath.use_inductor_cache()
+        fastpath.prefetch_inductor_keys()
         if trainer.device.type == "cpu":
             fastpath.probe_cpu_isa_early()
         # torch 2.11's inductor asserted in its loop reordering on this graph for CUDA (H200, benchmarks/RESULTS.md
         # "GPU"); the CPU graph is left as measured
         options = {"loop_ordering_after_fusion": False} if trainer.device.type == "cuda" else {}
         options["fallback_random"] = True  # random draws in the graph (WGAN-GP's interpolates) as eager's
-        self.fn = torch.compile(self._iteration, dynamic=False, options=options)
+        if trainer.device.type == "cpu":
+            # the graph's host code (buffers, kernel calls) as C++, not Python: gan-1d's step 0.80 -> 0.73 ms and its
+            # first compile ~2 s shorter (one library, not one per kernel), the same numbers bit for bit (Zen 5)
+            options["cpp_wrapper"] = True
+        self.fn = torch.compile(types.MethodType(iteration_code(cfg), self), dynamic=False, options=options)
 
     def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
         module = self.t.G if who == "g" else self.t.D
@@ -161,6 +169,25 @@ class CompiledStep:
             p.grad = grad_  # as an eager run leaves them: the last update's gradients (logged grad norms)
         faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)
         return logged
+
+
+# the iteration's code objects, one per config but for its seed (see iteration_code), while a CompiledStep holds one
+_CODES: weakref.WeakValueDictionary[str, types.FunctionType] = weakref.WeakValueDictionary()
+
+
+def iteration_code(config: Any) -> types.FunctionType:
+    """`CompiledStep._iteration` with a code object of its own for this config (seeds share one). Dynamo keeps
+    compiled graphs on the code object, at most 8 (`recompile_limit`): with one code for every config, the 9th
+    differently set trainer in a process (a sweep's trials) ran uncompiled after a warning, 6x slower (gan-1d,
+    4.4 against 0.72 ms a step, Zen 5). Seeds of one config still share their graphs (no recompile); a code
+    and its graphs go when the last CompiledStep using them does."""
+    key = repr(dataclasses.replace(config, seed=0))
+    fn = _CODES.get(key)
+    if fn is None:
+        it = CompiledStep._iteration
+        fn = types.FunctionType(it.__code__.replace(), it.__globals__, it.__name__, it.__defaults__, it.__closure__)
+        _CODES[key] = fn
+    return fn
 
 
 def _schedule(opt: torch.optim.Optimizer, sched: Any, n: int, betas: tuple[float, float]

@@ -77,9 +77,26 @@ def probe_cpu_isa_early() -> None:
     threading.Thread(target=probe, name="gankit-isa-probe", daemon=True).start()
 
 
+@functools.cache  # once a process: inductor keeps both answers for the process
+def prefetch_inductor_keys() -> None:
+    """Start inductor's hashes of what its cache keys name, on torch's own prefetch thread: the installed Triton
+    (its 506 MB libtriton.so, hashed even on a CPU run: 0.35 s with the file in the page cache, ~1 s of gan-1d's
+    first compile without) and torch's sources (0.12 s). Large reads and hashes release the GIL, so dynamo's
+    trace runs meanwhile; a key that fails raises where inductor asks for it, as it would have."""
+    try:
+        from torch._inductor import codecache
+    except ImportError:
+        return
+    for key in (codecache.triton_key, codecache.torch_key):
+        prefetch = getattr(key, "prefetch", None)  # torch's prefetchable_cache (2.8+)
+        if prefetch is not None:
+            prefetch()
+
+
 def compile_models(*modules: nn.Module) -> None:
     """torch.compile each module in place (`Module.compile`: state_dict keys and checkpoints unchanged)."""
     use_inductor_cache()
+    prefetch_inductor_keys()
     for module in modules:
         module.compile()
 
