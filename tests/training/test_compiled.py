@@ -212,3 +212,18 @@ def test_each_config_trained_in_one_process_gets_its_compiled_graph_and_seeds_sh
             codes.append(trainer.compiled_step.fn._torchdynamo_orig_callable.__code__)
     assert counters["frames"]["ok"] == counters["frames"]["total"] == 2  # one graph per betas, none left uncompiled
     assert codes[0] is not codes[1] and codes[1] is codes[2]  # another seed of a config reuses its graph
+
+
+def test_compiled_models_of_many_shapes_in_one_process_all_compile(tmp_path):
+    # runtime.compile: true compiles G and D (Module.compile's way): every module shares torch's call code, so
+    # with the limit at 2 the second config's models ran uncompiled (4 of 6 frames compiled)
+    from torch._dynamo.utils import counters
+
+    with torch._dynamo.config.patch(recompile_limit=2):
+        counters.clear()
+        for hidden in (16, 24, 32):
+            trainer = Trainer(resolve_config("wgan-grid25", [
+                "runtime.compile=true", f"generator.hidden={hidden}", f"discriminator.hidden={hidden}",
+                "train.batch_size=32", "data.points_per_mode=8"]), tmp_path / str(hidden), progress=False)
+            train_steps(trainer, 2)
+    assert counters["frames"]["total"] >= 6 and counters["frames"]["ok"] == counters["frames"]["total"]

@@ -188,9 +188,7 @@ def iteration_code(config: Any) -> types.FunctionType:
     key = repr(dataclasses.replace(config, seed=0))
     fn = _CODES.get(key)
     if fn is None:
-        it = CompiledStep._iteration
-        fn = types.FunctionType(it.__code__.replace(), it.__globals__, it.__name__, it.__defaults__, it.__closure__)
-        _CODES[key] = fn
+        fn = _CODES[key] = fastpath.own_code(CompiledStep._iteration)
     return fn
 
 

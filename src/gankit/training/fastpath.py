@@ -19,7 +19,10 @@ import functools
 import logging
 import os
 import threading
+import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,12 +96,27 @@ def prefetch_inductor_keys() -> None:
             prefetch()
 
 
+def own_code(fn: Callable[..., Any]) -> types.FunctionType:
+    """`fn` with a code object of its own. Dynamo keeps compiled graphs on the code object, at most 8
+    (`recompile_limit`) for all the callers that share it; past that a caller runs uncompiled, after a warning."""
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+
+
 def compile_models(*modules: nn.Module) -> None:
-    """torch.compile each module in place (`Module.compile`: state_dict keys and checkpoints unchanged)."""
+    """torch.compile each module in place, as `Module.compile` does (state_dict keys and checkpoints unchanged),
+    but through a code object of its own (`_module_call`). Every module in a process shares that code, and G and D take a
+    graph each, so from the 5th config of other shapes compiled in one process (a sweep's trials) the models ran
+    uncompiled (checked with the limit lowered to 2: the second config's G and D were left uncompiled)."""
     use_inductor_cache()
     prefetch_inductor_keys()
     for module in modules:
-        module.compile()
+        module._compiled_call_impl = torch.compile(types.MethodType(own_code(_module_call), module))
+
+
+def _module_call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    """The frame dynamo compiles for `compile_models` (torch's own `_call_impl` is skipped: its forward's code,
+    shared by every instance of the class, would hold the graphs)."""
+    return module._call_impl(*args, **kwargs)
 
 
 def configure_device(device: torch.device, flush_denormal: bool = True) -> None:
