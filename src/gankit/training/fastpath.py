@@ -104,9 +104,9 @@ def own_code(fn: Callable[..., Any]) -> types.FunctionType:
 
 def compile_models(*modules: nn.Module) -> None:
     """torch.compile each module in place, as `Module.compile` does (state_dict keys and checkpoints unchanged),
-    but through a code object of its own (`_module_call`). Every module in a process shares that code, and G and D take a
-    graph each, so from the 5th config of other shapes compiled in one process (a sweep's trials) the models ran
-    uncompiled (checked with the limit lowered to 2: the second config's G and D were left uncompiled)."""
+    but each through a code object of its own (`_module_call`). Module.compile's graphs land on code that every
+    model of a class shares, and G and D take a graph each, so from the 5th config of other shapes compiled in one
+    process (a sweep's trials) the models ran uncompiled (with dynamo's limit lowered to 2: the second config's)."""
     use_inductor_cache()
     prefetch_inductor_keys()
     for module in modules:
