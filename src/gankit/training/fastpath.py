@@ -84,7 +84,7 @@ def probe_cpu_isa_early() -> None:
 def prefetch_inductor_keys() -> None:
     """Start inductor's hashes of what its cache keys name, on torch's own prefetch thread: the installed Triton
     (its 506 MB libtriton.so, hashed even on a CPU run: 0.35 s with the file in the page cache, ~1 s of gan-1d's
-    first compile without) and torch's sources (0.12 s). Large reads and hashes release the GIL, so dynamo's
+    first compile without) and torch's sources (0.12 s; Zen 5, AVX-512). Large reads and hashes release the GIL, so dynamo's
     trace runs meanwhile; a key that fails raises where inductor asks for it, as it would have."""
     try:
         from torch._inductor import codecache
