@@ -140,6 +140,9 @@ class CompiledStep:
             # the graph's host code (buffers, kernel calls) as C++, not Python: gan-1d's step 0.80 -> 0.73 ms and its
             # first compile ~2 s shorter (one library, not one per kernel), the same numbers bit for bit (Zen 5)
             options["cpp_wrapper"] = True
+            # no precompiled header: building it (~5 s, 150 MB in the temp directory, one per set of compiler flags)
+            # cost the first run more than it saves (gan-1d's README command 38.5 -> 34 s on a fresh machine, Zen 5)
+            options["cpp_cache_precompile_headers"] = False
         self.fn = torch.compile(types.MethodType(iteration_code(cfg), self), dynamic=False, options=options)
 
     def model(self, who: str, params: list[Tensor]) -> Callable[[Tensor], Tensor]:
