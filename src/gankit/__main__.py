@@ -1,5 +1,3 @@
-import sys
+from gankit.cli import run
 
-from gankit.cli import main
-
-sys.exit(main())
+run()
