@@ -1,7 +1,11 @@
 """The conv fast path: sub-pixel upsampling is the same function as upsample + conv, channels_last changes no
-loss beyond float rounding, bf16 keeps fp32 master weights, and PyTorch-GAN's DCGAN parts build and train."""
+loss beyond float rounding, bf16 keeps fp32 master weights, and PyTorch-GAN's DCGAN parts build and train; the
+compile helpers' threads leave Python's import machinery alone."""
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -199,3 +203,39 @@ def test_element_wise_layers_get_their_gradient_in_their_inputs_layout(preset, t
 
 def _nhwc(x: torch.Tensor) -> bool:
     return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+
+
+_WATCH_IMPORT_LISTS = """
+import sys, threading, time
+touched = []
+class Watched(list):
+    def _note(self):
+        if threading.current_thread() is not threading.main_thread():
+            touched.append(threading.current_thread().name)
+    def insert(self, i, x): self._note(); super().insert(i, x)
+    def append(self, x): self._note(); super().append(x)
+    def remove(self, x): self._note(); super().remove(x)
+    def pop(self, *a): self._note(); return super().pop(*a)
+sys.meta_path, sys.path_hooks, sys.path = Watched(sys.meta_path), Watched(sys.path_hooks), Watched(sys.path)
+from gankit.training import fastpath
+fastpath.use_inductor_cache()
+fastpath.prefetch_inductor_keys()
+fastpath.probe_cpu_isa_early()
+for t in threading.enumerate():
+    if t.name == "gankit-isa-probe":
+        t.join(timeout=300)
+from torch._inductor import codecache
+codecache.triton_key(), codecache.torch_key()  # the prefetch thread's answers: its work is done
+print("TOUCHED", touched)
+"""
+
+
+def test_the_compile_helper_threads_leave_the_import_machinery_alone(tmp_path):
+    # setuptools' distutils shim, first imported on the ISA probe's thread, inserted and removed a finder in
+    # sys.meta_path while the main thread imported: that import skipped a finder and failed (once, in CI)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    env.pop("TORCHINDUCTOR_FORCE_DISABLE_CACHES", None)
+    done = subprocess.run([sys.executable, "-c", _WATCH_IMPORT_LISTS], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "TOUCHED []" in done.stdout, done.stdout

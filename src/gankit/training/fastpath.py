@@ -69,6 +69,10 @@ def probe_cpu_isa_early() -> None:
     is torch's own (file-locked, so code generation reaching it first waits rather than builds twice); if it
     fails here, inductor probes as it would have."""
     try:
+        # cpp_extension's first import (setuptools' distutils shim) inserts and removes a finder in sys.meta_path:
+        # done on the thread, it made an import running meanwhile on the main thread skip a finder and fail
+        # ("No module named 'torch._functorch.aot_autograd'", once in CI); here, before the thread starts
+        import torch.utils.cpp_extension  # noqa: F401
         from torch._inductor import cpu_vec_isa
     except ImportError:
         return

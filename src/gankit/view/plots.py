@@ -18,7 +18,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 from PIL import Image
-from torchvision.utils import make_grid
 
 if TYPE_CHECKING:
     from gankit.data.base import DataSource
@@ -55,6 +54,9 @@ def image_grid(
         )
     n = images.shape[0]
     nrow = nrow or math.ceil(math.sqrt(n))
+    # here, not at the top: importing torchvision imports dynamo (~1.1 s), which 1-D and 2-D runs need only to compile
+    from torchvision.utils import make_grid
+
     # Mid-grey padding separates cells for white-on-black digits and dark colour images alike.
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=0.5)
     pixels = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
