@@ -46,6 +46,16 @@ def fashion_classifier(_session_cache):
     return train, fit, held, test, model, acc
 
 
+@pytest.fixture
+def fresh_machine_env(tmp_path):
+    """The environment of a first run on a machine, for a subprocess: an empty temp directory (`tmp_path/tmp`)
+    and an empty inductor cache, so whatever compiles does so for real."""
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    env.pop("TORCHINDUCTOR_FORCE_DISABLE_CACHES", None)
+    return env
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cwd(tmp_path, monkeypatch):
     """Every test runs in its own directory, so default runs/ folders never collide or litter the repo."""

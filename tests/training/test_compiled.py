@@ -231,16 +231,13 @@ def test_compiled_models_of_many_shapes_in_one_process_all_compile(tmp_path):
     assert counters["frames"]["total"] >= 6 and counters["frames"]["ok"] == counters["frames"]["total"]
 
 
-def test_a_first_compiled_run_on_a_fresh_machine_leaves_the_temp_directory_empty(tmp_path):
+def test_a_first_compiled_run_on_a_fresh_machine_leaves_the_temp_directory_empty(tmp_path, fresh_machine_env):
     # inductor's precompiled header for the step's C++ was 144 MB under $TMPDIR/torchinductor_USER, one per set of
     # compiler flags, and cost a first run ~5 s; a fresh inductor cache makes this run compile its step for real
-    temp, run_dir = tmp_path / "tmp", tmp_path / "run"
-    temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
-    env.pop("TORCHINDUCTOR_FORCE_DISABLE_CACHES", None)
     done = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "gan-1d", "--no-progress", "--out",
-                           str(run_dir), "--set", "train.steps=20", "--set", "runtime.compile=step", "--set",
-                           "log.eval_every=0"], env=env, capture_output=True, text=True, timeout=600, check=False)
+                           str(tmp_path / "run"), "--set", "train.steps=20", "--set", "runtime.compile=step", "--set",
+                           "log.eval_every=0"], env=fresh_machine_env, capture_output=True, text=True, timeout=600,
+                          check=False)
     assert done.returncode == 0, done.stderr
     assert any((tmp_path / "inductor").rglob("*.so"))  # the step was compiled here, not found in a cache
-    assert not list(temp.iterdir())
+    assert not list((tmp_path / "tmp").iterdir())

@@ -3,7 +3,6 @@ loss beyond float rounding, bf16 keeps fp32 master weights, and PyTorch-GAN's DC
 compile helpers' threads leave Python's import machinery alone."""
 
 import math
-import os
 import subprocess
 import sys
 
@@ -230,12 +229,10 @@ print("TOUCHED", touched)
 """
 
 
-def test_the_compile_helper_threads_leave_the_import_machinery_alone(tmp_path):
+def test_the_compile_helper_threads_leave_the_import_machinery_alone(fresh_machine_env):
     # setuptools' distutils shim, first imported on the ISA probe's thread, inserted and removed a finder in
     # sys.meta_path while the main thread imported: that import skipped a finder and failed (once, in CI)
-    env = {**os.environ, "TMPDIR": str(tmp_path), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
-    env.pop("TORCHINDUCTOR_FORCE_DISABLE_CACHES", None)
-    done = subprocess.run([sys.executable, "-c", _WATCH_IMPORT_LISTS], env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run([sys.executable, "-c", _WATCH_IMPORT_LISTS], env=fresh_machine_env, capture_output=True,
+                          text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "TOUCHED []" in done.stdout, done.stdout

@@ -141,7 +141,7 @@ class CompiledStep:
             # first compile ~2 s shorter (one library, not one per kernel), the same numbers bit for bit (Zen 5)
             options["cpp_wrapper"] = True
             # no precompiled header: building it (~5 s, 150 MB in the temp directory, one per set of compiler flags)
-            # cost the first run more than it saves (gan-1d's README command 38.5 -> 34 s on a fresh machine, Zen 5)
+            # cost a first run more than it saves (the README command on a fresh machine 39.8 -> 34.7 s, Zen 5 AVX-512)
             options["cpp_cache_precompile_headers"] = False
         self.fn = torch.compile(types.MethodType(iteration_code(cfg), self), dynamic=False, options=options)
 
@@ -163,8 +163,8 @@ class CompiledStep:
         t, train = self.t, self.t.config.train
         if not self.announced:  # the first call compiles: the bar stands still meanwhile, so say why
             self.announced = True
-            tqdm.write("compiling the training step (runtime.compile: step): ~30 s the first time on a machine, a "
-                       "few seconds once inductor's cache holds it")  # above the progress bar, not inside it
+            tqdm.write("compiling the training step (runtime.compile: step): longest the first time on a machine "
+                       "(gan-1d: ~12 s on a 2-core Zen 5), a few seconds once inductor's cache holds it")  # above the bar
         # The eager order of draws: D's noise for each D update, then G's for each G update
         noise = [t.noise(len(real)) for _ in range(train.d_steps)] + [t.noise(train.batch_size) for _ in range(train.g_steps)]
         sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
