@@ -266,6 +266,8 @@ CASES: list[Case] = [
     Case("clip-negative", "negative clipping bound", train("wgan-grid25", "reg.clip=-0.1"), "reg.clip must be > 0"),
     Case("gp-negative", "negative gradient penalty", train("wgan-gp-grid25", "reg.gp=-1"), "reg.gp must be >= 0"),
     Case("ema-range", "weight-average decay 1.5", train("gan-1d", "train.g_ema=1.5"), "train.g_ema must be in [0, 1)"),
+    Case("ema-rampup-range", "weight-average ramp-up 1.5", train("gan-1d", "train.g_ema_rampup=1.5"),
+         "train.g_ema_rampup must be in [0, 1]"),
     Case("threads-zero", "0 threads", train("gan-1d", "runtime.threads=0"), "runtime.threads must be at least 1"),
     Case("device-unknown", "unknown device", train("gan-1d", "runtime.device=tpu"), "runtime.device must be"),
     Case("eval-every-negative", "negative eval interval", train("gan-1d", "log.eval_every=-5"), "log.eval_every"),

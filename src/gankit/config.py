@@ -44,6 +44,9 @@ class TrainConfig:
     sampling: Literal["shuffle", "replacement"] = "shuffle"  # epochs of a fresh permutation, or draws with replacement
     d_input: Literal["sample", "sorted", "moments"] = "sample"  # what 1-D D sees: each sample, or the whole batch
     g_ema: float = 0.0  # decay of an exponential moving average of G's weights (0: off); samples come from it
+    # > 0: the average's half-life at most this fraction of the G updates so far (stylegan2-ada's ema_rampup)
+    # (nothing to ramp without g_ema)
+    g_ema_rampup: float = 0.0
     # fresh: D's and G's updates each draw new fakes (D first); reuse: G's update, then D's on its fakes detached (dcgan.py's order: one G forward)
     fakes: Literal["fresh", "reuse"] = "fresh"
     # Skip a D or G update whose loss or gradients are non-finite instead of stopping the run (diverged).
@@ -362,6 +365,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.minutes must be a positive number of minutes (or null for no budget), got {t.minutes}")
     if not 0.0 <= t.g_ema < 1.0:
         raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999; 0 turns it off), got {t.g_ema}")
+    if not 0.0 <= t.g_ema_rampup <= 1.0:
+        raise ConfigError(f"train.g_ema_rampup must be in [0, 1] (e.g. 0.1; 0 turns it off), got {t.g_ema_rampup}")
     classes = config.latent.classes  # at most 100: the class plane's levels stay distinct in bf16
     if classes and not (2 <= classes <= min(100, config.latent.dim)):
         raise ConfigError(f"latent.classes must be 0 (unconditional) or from 2 to min(100, latent.dim="

@@ -14,17 +14,18 @@ from gankit.store.checkpoint import load_checkpoint
 
 SMALL = ["data.points_per_mode=20", "train.batch_size=64", "train.steps=6", "log.every=3", "log.sample_every=6",
          "log.checkpoint_every=6", "log.eval_every=0", "generator.hidden=32", "discriminator.hidden=32"]
-VARIED = [  # seeds, learning rates, betas, clip values, Adam eps, weight averages: one game (loss, n_critic)
+VARIED = [  # seeds, learning rates, betas, clip values, Adam eps, weight averages (ramped up): one game (loss, n_critic)
     [],
     ["seed=5", "optim.d.lr=3e-4", "optim.g.betas=[0.9,0.99]"],
-    ["seed=7", "reg.clip=0.05", "train.g_ema=0.9"],
+    ["seed=7", "reg.clip=0.05", "train.g_ema=0.9", "train.g_ema_rampup=0.5"],
     ["seed=9", "reg.clip=0.02", "optim.d.eps=1e-6"],
 ]
 
 
 def _weights(run_dir):
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    return {**state["generator"], **{f"D.{k}": v for k, v in state["discriminator"].items()}}
+    return {**state["generator"], **{f"D.{k}": v for k, v in state["discriminator"].items()},
+            **{f"EMA.{k}": v for k, v in state.get("generator_ema", {}).items()}}
 
 
 def test_each_member_matches_its_solo_run_to_float_tolerance(tmp_path):

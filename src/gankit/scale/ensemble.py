@@ -36,7 +36,7 @@ from gankit.store import rundir
 from gankit.store.rundir import open_run_dir
 from gankit.training import fastpath
 from gankit.training.capability import check_members
-from gankit.training.players import update_ema
+from gankit.training.players import ema_decay, update_ema
 from gankit.training.trainer import Trainer
 
 
@@ -88,7 +88,7 @@ class StackedPlayers:
                 for penalty in t.penalties:
                     penalty.after_d_update(params)
             elif t.G_ema is not None:
-                update_ema(t.G_ema, t.G, t.config.train.g_ema)
+                update_ema(t.G_ema, t.G, ema_decay(t.config.train, t.step))
         return tuple(o.detach() for o in out)
 
 

@@ -145,6 +145,8 @@ def _graph_refusal(config: Any, models: list[nn.Module]) -> str | None:
             return f"optim.{who} {opt['name']} (a replay needs fused Adam, whose step count lives on the GPU)"
         if opt.get("decay"):
             return f"optim.{who}.decay (the graph holds one learning rate)"
+    if config.train.g_ema and config.train.g_ema_rampup:
+        return "train.g_ema_rampup (the graph holds one decay of G's weight average): set train.g_ema_rampup=0"
     return None
 
 

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from gankit.store import faults
 from gankit.training import fastpath
 from gankit.training.capability import check_path
+from gankit.training.players import ema_decay
 
 
 def _adam(params: list[Tensor], grads: list[Tensor], m: list[Tensor], v: list[Tensor], counts: list[Tensor],
@@ -66,9 +67,9 @@ class FunctionalPlayers:
     `torch.func.grad` of the loss and Adam in place, on the tensors the graph was handed."""
 
     def __init__(self, step: CompiledStep, params: dict[str, list[Tensor]], adam: dict[str, tuple[list[Tensor], ...]],
-                 scalars: dict[str, Tensor], noise: list[Tensor], ema: list[Tensor]) -> None:
+                 scalars: dict[str, Tensor], noise: list[Tensor], ema: list[Tensor], ema_weight: Tensor) -> None:
         self.s, self.params, self.adam, self.scalars = step, params, adam, scalars
-        self.draws, self.ema = list(noise), ema
+        self.draws, self.ema, self.ema_weight = list(noise), ema, ema_weight
         self.done = {"d": 0, "g": 0}  # updates taken: the row of each player's Adam scalars
         self.grads: dict[str, tuple[Tensor, ...]] = {}
 
@@ -98,8 +99,9 @@ class FunctionalPlayers:
         if who == "d":
             for penalty in self.s.t.penalties:
                 penalty.after_d_update(params)
-        elif self.ema:
-            torch._foreach_lerp_(self.ema, params, 1.0 - self.s.t.config.train.g_ema)
+        elif self.ema:  # a constant unless it ramps up (train.g_ema_rampup: the host's players.ema_decay)
+            train = self.s.t.config.train
+            torch._foreach_lerp_(self.ema, params, self.ema_weight if train.g_ema_rampup else 1.0 - train.g_ema)
         return out
 
 
@@ -152,10 +154,10 @@ class CompiledStep:
 
     def _iteration(self, real: Tensor, noise: list[Tensor], sd: Tensor, sg: Tensor,
                    dp: list[Tensor], dm: list[Tensor], dv: list[Tensor], dc: list[Tensor],
-                   gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], gc: list[Tensor], ema: list[Tensor], step: int
-                   ) -> tuple[Any, ...]:
+                   gp: list[Tensor], gm: list[Tensor], gv: list[Tensor], gc: list[Tensor], ema: list[Tensor],
+                   ema_weight: Tensor, step: int) -> tuple[Any, ...]:
         play = FunctionalPlayers(self, {"d": dp, "g": gp}, {"d": (dm, dv, dc), "g": (gm, gv, gc)}, {"d": sd, "g": sg},
-                                 noise, ema)
+                                 noise, ema, ema_weight)
         logged = self.t.one_iteration(play, real, step)
         return logged, play.grads["d"], play.grads["g"]
 
@@ -171,7 +173,8 @@ class CompiledStep:
         sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         (d, dp), (g, gp), (_, ema) = self.weights
         step = self.first_alike[t.step % len(self.first_alike)]  # the graph for the lazy penalties due now
-        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, step)
+        ema_weight = torch.tensor(1.0 - ema_decay(train, t.step), device=sg.device) if train.g_ema_rampup else sg
+        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, ema_weight, step)
         for p, grad_ in (*zip(d, d_grads), *zip(g, g_grads)):
             p.grad = grad_  # as an eager run leaves them: the last update's gradients (logged grad norms)
         faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)
