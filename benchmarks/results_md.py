@@ -7,6 +7,7 @@ import argparse
 import os
 import platform
 import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -107,3 +108,44 @@ def replace_section(heading: str, body: str, path: Path = RESULTS) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text.rstrip("\n") + "\n")
+
+
+def preset_table(section: str, header: list[str], measure: Callable[..., str], args: argparse.Namespace) -> None:
+    """One row a preset (`measure(preset, args, work, default_threads)`, in a scratch directory), under the
+    machine and command lines; printed, and written as `section` unless --no-write."""
+    import tempfile
+
+    rows = list(header)
+    with tempfile.TemporaryDirectory() as work:
+        default_threads = torch.get_num_threads()
+        rows += [measure(p, args, work, default_threads) for p in args.presets.split(",") if p]
+    body = "\n".join([
+        f"Machine: {machine()}.",
+        f"Command: `{command()}`; {args.repeats} interleaved repeats; medians (ratio: of per-repeat ratios).",
+        "", *rows,
+    ])
+    print(body)
+    if not args.no_write:
+        replace_section(section, body)
+
+
+def side_by_side(base: Callable[[], None], other: Callable[[], None], iters: int, repeats: int) -> tuple[float, float, float]:
+    """(base ms, other ms, base / other): `iters` calls of each in turn, `repeats` times (CPU: nothing to
+    synchronise); medians, the ratio the median of per-repeat ratios, so both see the same load."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        times[0].append(timed(base, iters, lambda: None))
+        times[1].append(timed(other, iters, lambda: None))
+    ratio = statistics.median(a / b for a, b in zip(*times))
+    return statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3, ratio
+
+
+def preset_arguments(doc: str, presets: list[str], seconds: float, repeats: int, baseline: str) -> argparse.ArgumentParser:
+    """The options of a one-row-a-preset benchmark (preset_table): --presets, --seconds of `baseline` a repeat
+    (bounds the time), --repeats, --no-write."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--presets", default=",".join(presets))
+    parser.add_argument("--seconds", type=float, default=seconds, help=f"{baseline} seconds a repeat (bounds the time)")
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--no-write", action="store_true")
+    return parser

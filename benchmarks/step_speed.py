@@ -15,13 +15,11 @@ benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import statistics
-import tempfile
 import time
 from collections.abc import Callable
 
 import torch
-from results_md import command, machine, replace_section, timed, trainer_step
+from results_md import preset_arguments, preset_table, side_by_side, timed, trainer_step
 
 from gankit.config import resolve_config
 from gankit.training.trainer import Trainer
@@ -54,40 +52,21 @@ def measure(preset: str, args: argparse.Namespace, work: str, default_threads: i
     for _ in range(8):
         eager()
     iters = max(10, int(args.seconds / timed(eager, 10, nothing)))
-    times: dict[str, list[float]] = {"eager": [], "step": []}
-    for _ in range(args.repeats):
-        times["eager"].append(timed(eager, iters, nothing))
-        times["step"].append(timed(step, iters, nothing))
-    ratio = statistics.median(e / s for e, s in zip(times["eager"], times["step"]))
-    e, s = (statistics.median(times[k]) * 1e3 for k in ("eager", "step"))
+    e, s, ratio = side_by_side(eager, step, iters, args.repeats)
     print(f"{preset}: eager {e:.2f} ms, compiled {s:.2f} ms, {ratio:.2f}x; auto: {choice}", flush=True)
     return (f"| {preset} | {torch.get_num_threads()} | {iters} | {e:.2f} | {s:.2f} | {ratio:.2f}x | {warmup:.1f} | "
             f"{choice} ({auto.compile_why}) |")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--seconds", type=float, default=1.5, help="eager seconds a repeat (bounds the time)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = preset_arguments(__doc__, PRESETS, 1.5, 5, "eager")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: each preset's own)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every preset's runs (as gankit train --set), e.g. reg.gp=0")
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    rows = [("| preset | threads | iterations a repeat | eager ms / it | compiled ms / it | compiled vs eager | "
-             "compile warm-up s | `auto` takes |"), "|---|---|---|---|---|---|---|---|"]
-    with tempfile.TemporaryDirectory() as work:
-        default_threads = torch.get_num_threads()
-        rows += [measure(p, args, work, default_threads) for p in args.presets.split(",") if p]
-    body = "\n".join([
-        f"Machine: {machine()}.",
-        f"Command: `{command()}`; {args.repeats} interleaved repeats; medians (ratio: of per-repeat ratios).",
-        "", *rows,
-    ])
-    print(body)
-    if not args.no_write:
-        replace_section(SECTION, body)
+    header = [("| preset | threads | iterations a repeat | eager ms / it | compiled ms / it | compiled vs eager | "
+               "compile warm-up s | `auto` takes |"), "|---|---|---|---|---|---|---|---|"]
+    preset_table(SECTION, header, measure, args)
 
 
 if __name__ == "__main__":
