@@ -130,6 +130,9 @@ class CompiledStep:
         self.weights = [(list(m.parameters()), [p.detach() for p in m.parameters()]) if m is not None else ([], [])
                         for m in models]
         self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
+        # G's average's weight this iteration (train.g_ema_rampup), refilled in place: a new tensor a step cost
+        # gan-1d ~1% (0.2-0.5 s of the README command, Zen 5); unread by the graph without a ramp-up
+        self.ema_weight, self.ema_decay = torch.zeros((), device=trainer.device), None
         fastpath.use_inductor_cache()
         fastpath.prefetch_inductor_keys()
         if trainer.device.type == "cpu":
@@ -173,8 +176,10 @@ class CompiledStep:
         sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         (d, dp), (g, gp), (_, ema) = self.weights
         step = self.first_alike[t.step % len(self.first_alike)]  # the graph for the lazy penalties due now
-        ema_weight = torch.tensor(1.0 - ema_decay(train, t.step), device=sg.device) if train.g_ema_rampup else sg
-        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, ema_weight, step)
+        if train.g_ema_rampup and (decay := ema_decay(train, t.step)) != self.ema_decay:
+            self.ema_weight.fill_(1.0 - decay)
+            self.ema_decay = decay
+        logged, d_grads, g_grads = self.fn(real, noise, sd, sg, dp, *d_state, gp, *g_state, ema, self.ema_weight, step)
         for p, grad_ in (*zip(d, d_grads), *zip(g, g_grads)):
             p.grad = grad_  # as an eager run leaves them: the last update's gradients (logged grad norms)
         faults.crash_point("kill_mid_step", t.step)  # tests only (GANKIT_FAULT)
