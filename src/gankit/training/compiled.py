@@ -130,8 +130,8 @@ class CompiledStep:
         self.weights = [(list(m.parameters()), [p.detach() for p in m.parameters()]) if m is not None else ([], [])
                         for m in models]
         self.hyper = {w: (tuple(cfg.optim[w]["betas"]), cfg.optim[w]["eps"], cfg.optim[w]["weight_decay"]) for w in "gd"}
-        # G's average's weight this iteration (train.g_ema_rampup), refilled in place: a new tensor a step cost
-        # gan-1d ~1% (0.2-0.5 s of the README command, Zen 5); unread by the graph without a ramp-up
+        # G's average's weight this iteration (train.g_ema_rampup), refilled in place when it changes (no tensor
+        # made a step); unread by the graph without a ramp-up
         self.ema_weight, self.ema_decay = torch.zeros((), device=trainer.device), None
         fastpath.use_inductor_cache()
         fastpath.prefetch_inductor_keys()
