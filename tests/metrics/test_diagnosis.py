@@ -167,6 +167,29 @@ def test_1d_samples_shifted_by_half_a_std_are_undertrained():
     assert verdict("1d", metrics_1d(x, 4.0, 1.25, seed=1), [], GAUSS_CONFIG)["verdict"] == "undertrained"
 
 
+def _1d_evals(*draws: tuple[float, int]) -> list[dict]:
+    """Eval rows of 10,000 draws of N(mean, 1.25) each (mean, seed), 10,000 steps apart."""
+    return [{"step": 10_000 * (i + 1), "eval": metrics_1d(np.random.default_rng(seed).normal(mean, 1.25, 10_000),
+                                                         4.0, 1.25, seed=seed)} for i, (mean, seed) in enumerate(draws)]
+
+
+def test_a_1d_gain_within_sampling_noise_is_not_improving():
+    # one generator (N(4.05, 1.25)) evaluated twice: W1 0.046 -> 0.039 by chance, a quarter of its gap to the
+    # floor, as gan-1d's seed 0 moved 0.0674 -> 0.0583 between 10,000 and 20,000 iterations on a plateau
+    history = _1d_evals((4.05, 105), (4.05, 107))
+    (_, first), (_, last) = [(r["step"], r["eval"]) for r in history]
+    assert first["w1"] - last["w1"] > 0.1 * (first["w1"] - first["w1_floor"])  # the gap rule alone: "improving"
+    result = verdict("1d", None, history, GAUSS_CONFIG)
+    assert result["verdict"] == "undertrained"
+    assert "not improving: w1 0.0462 at step 10,000, 0.039 at step 20,000" in result["evidence"]
+
+
+def test_a_1d_gain_well_above_sampling_noise_is_still_improving():
+    result = verdict("1d", None, _1d_evals((4.3, 1), (4.06, 2)), GAUSS_CONFIG)
+    assert result["verdict"] == "undertrained"
+    assert "still improving: w1 0.286 at step 10,000, 0.0763 at step 20,000" in result["evidence"]
+
+
 # ---- the losses ---------------------------------------------------------------------------------------------
 STEPS = list(range(100, 2100, 100))
 WON = log_rows(STEPS, [0.6] * 9 + [0.995] * 11, [0.4] * 9 + [0.004] * 11, [1.0] * 9 + [1e-5] * 11)

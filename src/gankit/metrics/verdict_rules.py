@@ -213,7 +213,19 @@ def target_value(name: str, m: Mapping[str, Any]) -> float:
     """What a perfect generator scores on a ranking metric (the gap a trend is measured against)."""
     if name == toy.MODES:  # the same key as stacked.MODES: every mode, of modes_total
         return num(m, toy.MODES_TOTAL) or 0.0
-    return num(m, images.floor_key(name)) or 0.0  # w1: 0; fid_lenet: its real-vs-real floor
+    return num(m, images.floor_key(name)) or 0.0  # w1, fid_lenet: their real-vs-real floors (0 without one)
+
+
+def headline_noise(name: str, *rows: Mapping[str, Any]) -> float | None:
+    """The std of the headline `name` between evaluations of one generator at the rows' sample size, where it
+    is known; the largest over `rows`. W1 (1-D, against the exact target): at least the W1 of exact draws'
+    (`w1_floor_std`) and, once a shift dominates it, its sample mean's std/sqrt(N). None for modes (counts) and
+    fid_lenet (its floor's std is the test set's, not the evaluation's)."""
+    if name != toy.W1:
+        return None
+    found = [max(num(r, toy.W1_FLOOR_STD) or 0.0, (num(r, toy.STD) or 0.0) / math.sqrt(num(r, toy.NUM_SAMPLES) or 1.0))
+             for r in rows if num(r, toy.NUM_SAMPLES)]
+    return max(found) if found else None
 
 
 def stacked_numbers(m: Mapping[str, Any]) -> tuple[float, float, float, float] | None:
