@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import torch
-from results_md import preset_arguments, preset_table, side_by_side, timed
-from step_speed import nothing, stepper
+from results_md import preset_arguments, preset_table, side_by_side, stepper, timed
 
 from gankit.presets import preset_names
 
@@ -36,20 +36,25 @@ def measure(preset: str, args: argparse.Namespace, work: str, default_threads: i
         return f"| {preset} | skipped: it {NEEDS_INPUT[preset]} | | | | | | |"
     torch.set_num_threads(default_threads)  # a preset without runtime.threads runs on PyTorch's own number
     default, fast = stepper(preset, [], f"{work}/{preset}-default")
+    built, plain = stepper(preset, PLAIN, f"{work}/{preset}-plain")
     takes = (f"compile {default.compile}, {default.precision}"
              + (f", sub-pixel {'on' if default.config.runtime.subpixel else 'off'}" if default.channels_last else ""))
-    if not default.compile and default.precision == "fp32" and not (default.channels_last and default.config.runtime.subpixel):
+    if _path(default) == _path(built):
         takes += " (= fp32 eager: the same path twice)"
-    _, plain = stepper(preset, PLAIN, f"{work}/{preset}-plain")
     start = time.perf_counter()
     for _ in range(3):  # a compile, bf16's first kernels, the allocator's first buffers
         fast()
     warmup = time.perf_counter() - start
     plain()
-    iters = max(2, int(args.seconds / timed(plain, 2, nothing)))
+    iters = max(2, int(args.seconds / timed(plain, 2)))
     p, d, ratio = side_by_side(plain, fast, iters, args.repeats)
     print(f"{preset}: fp32 eager {p:.2f} ms, default {d:.2f} ms ({takes}), {ratio:.2f}x", flush=True)
     return f"| {preset} | {takes} | {torch.get_num_threads()} | {iters} | {p:.2f} | {d:.2f} | {ratio:.2f}x | {warmup:.1f} |"
+
+
+def _path(trainer: Any) -> tuple[Any, ...]:
+    """What a Trainer resolved its runtime settings to: compile, precision, sub-pixel convs in use."""
+    return trainer.compile, trainer.precision, bool(trainer.channels_last and trainer.config.runtime.subpixel)
 
 
 def main() -> None:

@@ -19,8 +19,10 @@ import torch
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def timed(step: Callable[[], None], iters: int, sync: Callable[[], None]) -> float:
-    """Seconds per call of `step`, over `iters` calls, with the device synchronised at both ends."""
+def timed(step: Callable[[], None], iters: int, sync: Callable[[], None] | None = None) -> float:
+    """Seconds per call of `step`, over `iters` calls, with the device synchronised at both ends (`sync`; none
+    on the CPU)."""
+    sync = sync or (lambda: None)
     sync()
     start = time.perf_counter()
     for _ in range(iters):
@@ -38,6 +40,15 @@ def trainer_step(trainer: Any) -> Callable[[], None]:
         trainer.step += 1
 
     return step
+
+
+def stepper(preset: str, extra: list[str], work: str) -> tuple[Any, Callable[[], None]]:
+    """A Trainer of `preset` with `extra` settings (evaluation off) in `work`, and its `trainer_step`."""
+    from gankit.config import resolve_config
+    from gankit.training.trainer import Trainer
+
+    trainer = Trainer(resolve_config(preset, ["log.eval_every=0", *extra]), work, progress=False)
+    return trainer, trainer_step(trainer)
 
 
 def machine() -> str:
@@ -134,8 +145,8 @@ def side_by_side(base: Callable[[], None], other: Callable[[], None], iters: int
     synchronise); medians, the ratio the median of per-repeat ratios, so both see the same load."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        times[0].append(timed(base, iters, lambda: None))
-        times[1].append(timed(other, iters, lambda: None))
+        times[0].append(timed(base, iters))
+        times[1].append(timed(other, iters))
     ratio = statistics.median(a / b for a, b in zip(*times))
     return statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3, ratio
 

@@ -16,26 +16,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 
 import torch
-from results_md import preset_arguments, preset_table, side_by_side, timed, trainer_step
-
-from gankit.config import resolve_config
-from gankit.training.trainer import Trainer
+from results_md import preset_arguments, preset_table, side_by_side, stepper, timed
 
 SECTION = "## step speed (eager vs the compiled whole step, each MLP preset)"
 PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip", "grid25-fast",
            "ring8-fast", "wgan-gp-grid25"]
-
-
-def stepper(preset: str, extra: list[str], work: str) -> tuple[Trainer, Callable[[], None]]:
-    trainer = Trainer(resolve_config(preset, ["log.eval_every=0", *extra]), work, progress=False)
-    return trainer, trainer_step(trainer)
-
-
-def nothing() -> None:  # CPU only: nothing to synchronise
-    pass
 
 
 def measure(preset: str, args: argparse.Namespace, work: str, default_threads: int) -> str:
@@ -51,7 +38,7 @@ def measure(preset: str, args: argparse.Namespace, work: str, default_threads: i
     warmup = time.perf_counter() - start
     for _ in range(8):
         eager()
-    iters = max(10, int(args.seconds / timed(eager, 10, nothing)))
+    iters = max(10, int(args.seconds / timed(eager, 10)))
     e, s, ratio = side_by_side(eager, step, iters, args.repeats)
     print(f"{preset}: eager {e:.2f} ms, compiled {s:.2f} ms, {ratio:.2f}x; auto: {choice}", flush=True)
     return (f"| {preset} | {torch.get_num_threads()} | {iters} | {e:.2f} | {s:.2f} | {ratio:.2f}x | {warmup:.1f} | "
