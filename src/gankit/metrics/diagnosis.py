@@ -83,8 +83,9 @@ DWON_MARGIN = 0.10
 DWON_GRAD_DROP = 0.10
 # Trend: closing a tenth of the remaining gap to the target between the middle and the last eval is progress,
 # if the gain is also above IMPROVING_NOISE_Z standard deviations of two evaluations' difference where the
-# headline's sampling noise is known (W1: verdict_rules.headline_noise). Near its floor that noise is not small:
-# gan-1d's W1 at 10,000 samples moves by ~0.013 between two draws of one generator, more than a tenth of its gap.
+# headline's sampling noise is known (W1: verdict_rules.headline_noise, a lower bound). Near the floor that noise
+# is not small: 8 draws of 10,000 from one off-target generator (N(4.05, 1.25)) gave W1 0.027-0.082 (std 0.020),
+# against a tenth of gan-1d's remaining gap of ~0.005 (tests/metrics/test_diagnosis.py draws two of them).
 IMPROVING_MIN_GAIN = 0.1
 IMPROVING_NOISE_Z = 2.0
 # Oscillating: the last 8 evals (at least 4) are enough to see two reversals.

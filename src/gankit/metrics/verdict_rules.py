@@ -217,10 +217,11 @@ def target_value(name: str, m: Mapping[str, Any]) -> float:
 
 
 def headline_noise(name: str, *rows: Mapping[str, Any]) -> float | None:
-    """The std of the headline `name` between evaluations of one generator at the rows' sample size, where it
-    is known; the largest over `rows`. W1 (1-D, against the exact target): at least the W1 of exact draws'
-    (`w1_floor_std`) and, once a shift dominates it, its sample mean's std/sqrt(N). None for modes (counts) and
-    fid_lenet (its floor's std is the test set's, not the evaluation's)."""
+    """A lower bound on the std of the headline `name` between evaluations of one generator at the rows' sample
+    size, where one is known; the largest over `rows`. W1 (1-D, against the exact target): the larger of exact
+    draws' (`w1_floor_std`) and the sample mean's std/sqrt(N), which W1 follows once a shift dominates it (an
+    off-target generator measured ~1.5x that: see diagnosis.IMPROVING_NOISE_Z). None for modes (counts) and
+    fid_lenet (its floor's std is the test set's size, not the evaluation's)."""
     if name != toy.W1:
         return None
     found = [max(num(r, toy.W1_FLOOR_STD) or 0.0, (num(r, toy.STD) or 0.0) / math.sqrt(num(r, toy.NUM_SAMPLES) or 1.0))
