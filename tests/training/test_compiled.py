@@ -14,6 +14,7 @@ from gankit.config import resolve_config
 from gankit.errors import ConfigError
 from gankit.store.checkpoint import load_checkpoint
 from gankit.training import fastpath
+from gankit.training.capability import AUTO_COMPILE_STEPS
 from gankit.training.trainer import Trainer
 
 
@@ -186,7 +187,9 @@ def test_auto_compiles_long_mlp_runs_where_a_compiler_exists_and_says_why_not_el
     if shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"):
         t = trainer("gan-1d")  # 20,000 steps, MLPs, Adam: the compiled step, built (not yet compiled)
         assert t.compile == "step" and t.compiled_step is not None and "compiled once" in t.compile_why
-    short = trainer("gan-1d", "train.steps=9999")
+        # the README's short WGAN (50 epochs: 9,750 steps) took 99.7 s eager, 65.8 s compiled on a fresh machine
+        assert trainer("wgan-grid25", "train.epochs=50").compile == "step"
+    short = trainer("gan-1d", f"train.steps={AUTO_COMPILE_STEPS - 1}")
     assert short.compile is False and short.compiled_step is None and "short run" in short.compile_why
     assert short.opt_g.param_groups[0]["fused"] is True  # eager runs step fused Adam
     conv = trainer("dcgan-mnist-pytorch-gan", "data.name=digits", "data.size=32")

@@ -49,7 +49,10 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
     raise ConfigError(f"{where} cannot train {why}" + (f": {fix}" if fix and ": " not in why else ""))
 
 
-AUTO_COMPILE_STEPS = 10_000  # a first compile took 13-27 s (gan-1d, Zen 5): it pays back over ~1.3 ms x 20,000 steps
+# The compiled step finishes first from 755-3,173 steps where inductor's cache holds it, from 2,242-11,458 on a
+# fresh machine (the MLP presets, two runs, Zen 5: benchmarks/RESULTS.md "compile payback"). From ~1.6x the
+# longest warm figure every later run gains; a first run of a gan-1d-sized step pays up to ~8 s once
+AUTO_COMPILE_STEPS = 5_000
 
 
 def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,
