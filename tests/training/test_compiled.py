@@ -189,6 +189,10 @@ def test_auto_compiles_long_mlp_runs_where_a_compiler_exists_and_says_why_not_el
         assert t.compile == "step" and t.compiled_step is not None and "compiled once" in t.compile_why
         # the README's short WGAN (50 epochs: 9,750 steps) took 99.7 s eager, 65.8 s compiled on a fresh machine
         assert trainer("wgan-grid25", "train.epochs=50").compile == "step"
+        assert trainer("wgan-grid25", "train.minutes=1").compile == "step"
+    # 15 s: compiled on a new machine it trained 47 and 511 steps (the compile took most of it), eager 1,297-1,406
+    quick = trainer("wgan-grid25", "train.minutes=0.25")
+    assert quick.compile is False and "short budget (train.minutes 0.25 < 30 s)" in quick.compile_why
     short = trainer("gan-1d", f"train.steps={AUTO_COMPILE_STEPS - 1}")
     assert short.compile is False and short.compiled_step is None and "short run" in short.compile_why
     assert short.opt_g.param_groups[0]["fused"] is True  # eager runs step fused Adam

@@ -53,6 +53,9 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
 # fresh machine (the MLP presets, two runs, Zen 5: benchmarks/RESULTS.md "compile payback"). From ~1.6x the
 # longest warm figure every later run gains; a first run of a gan-1d-sized step pays up to ~8 s once
 AUTO_COMPILE_STEPS = 5_000
+# A wall-clock budget (train.minutes) repays the compile from 7-15 s of steps warm, 22-50 s fresh (the same
+# table: cost / (1 - compiled / eager)); under this, the compile would eat most of a short budget
+AUTO_COMPILE_SECONDS = 30
 
 
 def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | None, device: Any, steps: int,
@@ -86,6 +89,9 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
                        "(a double backward through D: 0.8-1.1x the eager step on the Zen 5)")
     if steps < AUTO_COMPILE_STEPS:
         return False, f"{before}a short run ({steps:,} < {AUTO_COMPILE_STEPS:,} steps) does not repay the compile"
+    if (minutes := config.train.minutes) is not None and minutes * 60 < AUTO_COMPILE_SECONDS:
+        return False, (f"{before}a short budget (train.minutes {minutes:g} < {AUTO_COMPILE_SECONDS} s) does not repay "
+                       "the compile")
     compiler = next((c for c in (os.environ.get("CXX"), "g++", "c++", "clang++") if c and shutil.which(c)), None)
     if compiler is None:
         return False, f"{before}no C++ compiler (g++, c++, clang++ or $CXX) for inductor: eager instead"
