@@ -357,10 +357,6 @@ def validate(config: Config) -> None:
         raise ConfigError(f"log.eval_every must be >= 0 (0 turns evaluation during training off), got {log.eval_every}")
     if t.steps is None and t.epochs is None:
         raise ConfigError("set how long to train: train.steps (iterations) or train.epochs")
-    if t.fakes == "reuse" and (t.d_steps != 1 or t.g_steps != 1 or t.d_input != "sample"):
-        why = f"train.d_input '{t.d_input}'" if t.d_input != "sample" else f"train.d_steps {t.d_steps}, train.g_steps {t.g_steps}"
-        raise ConfigError(f"train.fakes: reuse (G's update, then D's on the same fakes) needs train.d_steps=1, "
-                          f"train.g_steps=1 and train.d_input=sample, got {why}: set those or train.fakes=fresh")
     if t.minutes is not None and not 0 < t.minutes <= 60 * 24 * 365:
         raise ConfigError(f"train.minutes must be a positive number of minutes (or null for no budget), got {t.minutes}")
     if not 0.0 <= t.g_ema < 1.0:
