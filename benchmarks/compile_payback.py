@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from results_md import command, machine, replace_section, trainer_step
+from results_md import command, machine, replace_section, stepper, timed
 
 SECTION = "## compile payback (the run length from which the compiled step finishes first)"
 PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip"]
@@ -33,20 +33,11 @@ PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25
 def child(preset: str, compile_: str, seconds: float, work: str) -> None:
     """In a process of its own: set-up + first iteration, then ms per iteration; one JSON line."""
     start = time.perf_counter()
-    from gankit.config import resolve_config
-    from gankit.training.trainer import Trainer
-
-    trainer = Trainer(resolve_config(preset, ["log.eval_every=0", f"runtime.compile={compile_}"]), work, progress=False)
-    step = trainer_step(trainer)
+    _, step = stepper(preset, [f"runtime.compile={compile_}"], work)
     step()
     first = time.perf_counter() - start
-    for _ in range(3):  # the allocator's first buffers
-        step()
-    n, begin = 0, time.perf_counter()
-    while n < 50 or time.perf_counter() - begin < seconds:
-        step()
-        n += 1
-    print(json.dumps({"first": first, "ms": (time.perf_counter() - begin) / n * 1e3, "iters": n}))
+    iters = max(50, int(seconds / timed(step, 10)))  # those 10 also warm the allocator's first buffers
+    print(json.dumps({"first": first, "ms": timed(step, iters) * 1e3, "iters": iters}))
 
 
 def run(preset: str, compile_: str, seconds: float, env: dict[str, str], work: Path) -> dict[str, float]:

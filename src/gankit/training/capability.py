@@ -53,7 +53,7 @@ def check_path(path: str, config: Any, G: nn.Module | None = None, D: nn.Module 
 # fresh machine (the MLP presets, two runs, Zen 5: benchmarks/RESULTS.md "compile payback"). From ~1.6x the
 # longest warm figure every later run gains; a first run of a gan-1d-sized step pays up to ~8 s once
 AUTO_COMPILE_STEPS = 5_000
-# A wall-clock budget (train.minutes) repays the compile from 7-15 s of steps warm, 22-50 s fresh (the same
+# A wall-clock budget (train.minutes) repays the compile from 6-15 s of steps warm, 22-50 s fresh (the same
 # table: cost / (1 - compiled / eager)); under this, the compile would eat most of a short budget
 AUTO_COMPILE_SECONDS = 30
 
@@ -63,7 +63,8 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
     """(runtime.compile as run, why). `auto` on CUDA: the eager step replayed as a CUDA graph where one can hold
     it (gankit.training.graphed; H200: 5.9-10.5x the eager step, benchmarks/RESULTS.md "GPU checks"). Then, on
     CUDA and CPU alike, the compiled whole step (gankit.training.compiled) for long runs the compiled path can
-    train, where a C++ compiler exists for inductor (and Triton's launcher); eager otherwise. Measured: on the Zen
+    train, where a C++ compiler exists for inductor (and Triton's launcher), from AUTO_COMPILE_STEPS steps and a
+    train.minutes budget of AUTO_COMPILE_SECONDS; eager otherwise. Measured: on the Zen
     5 2.8x the classic toy loop (eager 1.3x) and 3.3x post 002's loop for gan-1d (eager 1.1x; "toy speed",
     "gan-1d speed"); on the H200 3.3x the eager toy step. Conv GANs ran slower compiled, and the check refuses
     them (batch norm)."""
