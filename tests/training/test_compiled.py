@@ -129,6 +129,37 @@ def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path
 
 
 @pytest.mark.slow
+def test_a_short_last_batch_recompiles_the_step_and_matches_eager(tmp_path, monkeypatch):
+    # the step drops dynamo's guards on its config and models (compiled.call_guards), not those on its arguments:
+    # an epoch's last batch of 40 (1,000 points, batches of 64, drop_last false) must take a graph of its own
+    monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+    from torch._dynamo.utils import counters
+
+    small = ["data.points_per_mode=40", "train.batch_size=64", "train.drop_last=false", "train.steps=17",
+             "log.every=17", "log.eval_every=0", "log.sample_every=100", "generator.hidden=32", "discriminator.hidden=32"]
+    counters.clear()
+    runs = {name: gankit.train("wgan-grid25", out=tmp_path / name, progress=False, overrides=[*small, *extra])
+            for name, extra in {"eager": [], "step": ["runtime.compile=step"]}.items()}
+    assert counters["stats"]["unique_graphs"] == 2  # batches of 64 and the one of 40 (step 16)
+    a, b = (load_checkpoint(r.path / "checkpoints" / "last.pt") for r in (runs["eager"], runs["step"]))
+    for part in ("generator", "discriminator"):
+        torch.testing.assert_close(b[part], a[part], rtol=1e-4, atol=1e-6)
+
+
+def test_the_step_keeps_the_guards_on_its_arguments_and_global_state():
+    from types import SimpleNamespace as Entry
+
+    from gankit.training.compiled import call_guards
+
+    names = {"real": True, "dp[0]": True, "step": True, "": True,  # arguments, grad mode and autocast
+             "self.t.config.train.d_steps": False, "dict(type(self.t.G).__mro__[1].__dict__)['named_parameters']": False,
+             "L['self'].t.objective.real_label": False, "__import__('torch').sort": False, "self_made": True}
+    kept = call_guards([Entry(name=n, is_global=False) for n in names])
+    assert dict(zip(names, kept)) == names
+    assert call_guards([Entry(name="G['functional_call']", is_global=True)]) == [False]
+
+
+@pytest.mark.slow
 def test_random_draws_inside_the_compiled_step_resume_bit_for_bit(tmp_path, monkeypatch):
     # DiffAugment draws in the graph: torch's global stream (inductor's fallback_random), which checkpoints keep
     monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
