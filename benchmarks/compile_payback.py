@@ -6,7 +6,8 @@ the compiled run finishes first, both ways.
 
 `runtime.compile: auto` compiles a run of at least `capability.AUTO_COMPILE_STEPS` steps; this is the
 measurement that number rests on. Each contender runs in a process of its own, as `gankit train` would: a
-Trainer (`runtime.compile=false` or `step`, evaluation off), its first iteration (the compile), then iterations
+Trainer (`runtime.compile=false` or `step`, evaluation off), its first iterations (the compile: one per graph, a
+lazy penalty has two), then iterations
 for `--seconds`. "Fresh machine": an empty inductor cache and temp directory; "warm": a second process on the
 same ones. The compile's cost is the compiled process's set-up and first iteration less the eager one's; it
 repays after cost / (eager ms - compiled ms) steps. Writes the "compile payback" section of
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,14 +29,17 @@ from pathlib import Path
 from results_md import command, machine, replace_section, stepper, timed
 
 SECTION = "## compile payback (the run length from which the compiled step finishes first)"
-PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip"]
+PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip", "grid25-fast", "ring8-fast",
+           "wgan-gp-grid25"]
 
 
 def child(preset: str, compile_: str, seconds: float, work: str) -> None:
-    """In a process of its own: set-up + first iteration, then ms per iteration; one JSON line."""
+    """In a process of its own: set-up + the first iterations (one per compiled graph: a lazy penalty's period,
+    R1 every 4th: 4), then ms per iteration; one JSON line."""
     start = time.perf_counter()
-    _, step = stepper(preset, [f"runtime.compile={compile_}"], work)
-    step()
+    trainer, step = stepper(preset, [f"runtime.compile={compile_}"], work)
+    for _ in range(math.lcm(*(p.every for p in trainer.one_iteration.penalties))):
+        step()
     first = time.perf_counter() - start
     iters = max(50, int(seconds / timed(step, 10)))  # those 10 also warm the allocator's first buffers
     print(json.dumps({"first": first, "ms": timed(step, iters) * 1e3, "iters": iters}))

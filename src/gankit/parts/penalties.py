@@ -131,7 +131,9 @@ def input_grad(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """The gradient of sum(D(x)) with respect to x, kept differentiable so a penalty on it trains D. Inside a
     torch.func transform (the compiled step's grad, an ensemble's vmap) torch.func.grad takes it, which nests
     in the outer one and which dynamo traces; eagerly, autograd.grad with create_graph (as measured before)."""
-    if torch._C._functorch.maybe_current_level() is not None:
+    # dynamo cannot trace the functorch query (it broke the compiled step's graph here, falling back to eager for
+    # the rest of the iteration); the one traced caller is the compiled step, inside its torch.func.grad
+    if torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is not None:
         return torch.func.grad(lambda xs: D(xs).sum())(x)
     (grads,) = torch.autograd.grad(D(x.requires_grad_(True)).sum(), x, create_graph=True)
     return grads
