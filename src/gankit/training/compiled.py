@@ -149,7 +149,7 @@ class CompiledStep:
             # no precompiled header: building it (~5 s, 150 MB in the temp directory, one per set of compiler flags)
             # cost a first run more than it saves (the README command on a fresh machine 39.8 -> 34.7 s, Zen 5 AVX-512)
             options["cpp_cache_precompile_headers"] = False
-        if hasattr(torch.compiler, "skip_guard_on_globals_unsafe"):  # torch 2.8+ takes a guard filter
+        if hasattr(torch.compiler, "skip_guard_on_globals_unsafe"):  # a torch that takes guard filters (2.14 here)
             options["guard_filter_fn"] = call_guards
         self.fn = torch.compile(types.MethodType(iteration_code(cfg), self), dynamic=False, options=options)
 
@@ -199,7 +199,8 @@ def call_guards(entries: Sequence[Any]) -> list[bool]:
     mode, autocast). Dropped: those on what the trace reads through `self` (the config's settings, the models'
     structure and hooks) and on module globals (torch's and gankit's functions), fixed for the life of a
     CompiledStep, whose code object is its config's alone (`iteration_code`). Checking them cost more than the
-    rest each call: gan-1d 63 -> 24 us of a 0.68 ms step, the toy's 110 -> 37 us (Zen 5, torch 2.14)."""
+    rest each call: gan-1d 62 -> 19 us of a 0.67 ms step, the toy's 110 -> 63 us (Zen 5, torch 2.14; torch's
+    "Reducing Guard Overhead" page describes the filter and its assumption: the dropped state does not change)."""
     return [not (e.is_global or _ON_SELF.match(e.name) or e.name.startswith("__import__(")) for e in entries]
 
 
