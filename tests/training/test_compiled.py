@@ -111,7 +111,7 @@ def test_compiled_step_matches_eager_stays_finite_and_resumes_bit_identically(pr
 
 
 @pytest.mark.slow
-def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path, monkeypatch):
+def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path, monkeypatch, capsys):
     # grid25-fast's R1 every 4th step: one compiled graph with the penalty, one without (an int the graph is
     # specialised on), each taken at the steps the eager run takes it
     monkeypatch.setenv("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
@@ -124,6 +124,9 @@ def test_compiled_step_applies_a_lazy_r1_when_due_as_the_eager_run_does(tmp_path
         runs[name] = load_checkpoint(run.path / "checkpoints" / "last.pt")["discriminator"]
     torch.testing.assert_close(runs["step"], runs["eager"], rtol=1e-4, atol=2e-5)
     assert max((runs["none"][k] - runs["eager"][k]).abs().max().item() for k in runs["eager"]) > 1e-3  # R1 acted
+    said = capsys.readouterr().out  # each graph's compile stalls the bar: both say so, once
+    assert said.count("compiling the training step") == 1
+    assert said.count("compiling the step's graph for its other set of lazy penalties (2 of 2)") == 1
     trainer = Trainer(resolve_config("grid25-fast", [*small, "runtime.compile=step"]), tmp_path / "t", progress=False)
     assert trainer.compiled_step.first_alike == [0, 1, 1]  # steps 0, 3, 6: R1's graph; the others: the plain one
 

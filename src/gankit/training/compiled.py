@@ -111,7 +111,7 @@ class CompiledStep:
 
     def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
-        self.t, self.announced = trainer, False
+        self.t, self.announced = trainer, set()  # the graphs (lazy penalties' sets) said to compile
         # Which lazy penalties are due repeats every lcm(every) steps: for each step of that period, the first
         # step with the same set. The graph is specialised on it (an int argument), so there is one compiled
         # graph per set of penalties due (R1 every 4th: two), not one per step.
@@ -169,16 +169,18 @@ class CompiledStep:
 
     def __call__(self, real: Tensor) -> Tensor:
         t, train = self.t, self.t.config.train
-        if not self.announced:  # the first call compiles: the bar stands still meanwhile, so say why
-            self.announced = True
+        step = self.first_alike[t.step % len(self.first_alike)]  # the graph for the lazy penalties due now
+        if step not in self.announced:  # its first call compiles: the bar stands still meanwhile, so say why
+            self.announced.add(step)
             tqdm.write("compiling the training step (runtime.compile: step): longest the first time on a machine "
-                       "(gan-1d: ~12 s on a 2-core Zen 5), a few seconds once inductor's cache holds it")  # above the bar
+                       "(gan-1d: ~12 s on a 2-core Zen 5), a few seconds once inductor's cache holds it" if
+                       len(self.announced) == 1 else "compiling the step's graph for its other set of lazy penalties "
+                       f"({len(self.announced)} of {len(set(self.first_alike))})")  # above the bar
         # The eager order of draws: D's noise for each D update, then G's for each G update
         noise = [t.noise(len(real)) for _ in range(train.d_steps)] + [t.noise(train.batch_size) for _ in range(train.g_steps)]
         sd, d_state = _schedule(t.opt_d, t.sched_d, train.d_steps, self.hyper["d"][0])
         sg, g_state = _schedule(t.opt_g, t.sched_g, train.g_steps, self.hyper["g"][0])
         (d, dp), (g, gp), (_, ema) = self.weights
-        step = self.first_alike[t.step % len(self.first_alike)]  # the graph for the lazy penalties due now
         if train.g_ema_rampup and (decay := ema_decay(train, t.step)) != self.ema_decay:
             self.ema_weight.fill_(1.0 - decay)
             self.ema_decay = decay
