@@ -66,10 +66,10 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
     it (gankit.training.graphed; H200: 5.9-10.5x the eager step, benchmarks/RESULTS.md "GPU checks"). Then, on
     CUDA and CPU alike, the compiled whole step (gankit.training.compiled) for long runs the compiled path can
     train, where a C++ compiler exists for inductor (and Triton's launcher), from AUTO_COMPILE_STEPS steps and a
-    train.minutes budget of AUTO_COMPILE_SECONDS; eager otherwise. Measured: on the Zen
-    5 2.8x the classic toy loop (eager 1.3x) and 3.3x post 002's loop for gan-1d (eager 1.1x; "toy speed",
-    "gan-1d speed"); on the H200 3.3x the eager toy step. Conv GANs ran slower compiled, and the check refuses
-    them (batch norm)."""
+    train.minutes budget of AUTO_COMPILE_SECONDS per compiled graph (a lazy penalty's step has two); eager
+    otherwise. Measured: on the Zen 5 2.7x the classic toy loop (eager 1.3x), 3.8x post 002's loop for gan-1d
+    (eager 1.1x; "toy speed", "gan-1d speed"), 1.3-1.4x the eager step with R1 or WGAN-GP ("step speed"); on the
+    H200 3.3x the eager toy step. Conv GANs ran slower compiled, and the check refuses them (batch norm)."""
     asked = config.runtime.compile
     if asked != "auto":
         return asked, "asked for"
