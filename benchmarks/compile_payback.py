@@ -7,8 +7,7 @@ the compiled run finishes first, both ways.
 `runtime.compile: auto` compiles a run of at least `capability.AUTO_COMPILE_STEPS` steps; this is the
 measurement that number rests on. Each contender runs in a process of its own, as `gankit train` would: a
 Trainer (`runtime.compile=false` or `step`, evaluation off), its first iterations (the compile: one per graph, a
-lazy penalty has two), then iterations
-for `--seconds`. "Fresh machine": an empty inductor cache and temp directory; "warm": a second process on the
+lazy penalty has two), then iterations for `--seconds`. "Fresh machine": an empty inductor cache and temp directory; "warm": a second process on the
 same ones. The compile's cost is the compiled process's set-up and first iteration less the eager one's; it
 repays after cost / (eager ms - compiled ms) steps. Writes the "compile payback" section of
 benchmarks/RESULTS.md.
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -27,6 +25,8 @@ import time
 from pathlib import Path
 
 from results_md import command, machine, replace_section, stepper, timed
+
+from gankit.parts.game import first_alike
 
 SECTION = "## compile payback (the run length from which the compiled step finishes first)"
 PRESETS = ["gan-1d", "wgan-grid25", "gan-grid25", "coulomb-grid25", "wgan-grid25-noclip", "grid25-fast", "ring8-fast",
@@ -38,7 +38,7 @@ def child(preset: str, compile_: str, seconds: float, work: str) -> None:
     R1 every 4th: 4), then ms per iteration; one JSON line."""
     start = time.perf_counter()
     trainer, step = stepper(preset, [f"runtime.compile={compile_}"], work)
-    for _ in range(math.lcm(*(p.every for p in trainer.one_iteration.penalties))):
+    for _ in range(len(first_alike(trainer.one_iteration.penalties))):  # the lazy penalties' period
         step()
     first = time.perf_counter() - start
     iters = max(50, int(seconds / timed(step, 10)))  # those 10 also warm the allocator's first buffers

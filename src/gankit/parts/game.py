@@ -3,6 +3,7 @@ train (a path's own limits are `gankit.training.capability`'s). Checked when a c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gankit.errors import ConfigError
@@ -11,6 +12,15 @@ from gankit.parts.penalties import PENALTIES, Penalty
 
 def penalties(config: Any) -> list[Penalty]:
     return [PENALTIES.build(name, settings) for name, settings in config.reg.items()]
+
+
+def first_alike(pens: list[Penalty]) -> list[int]:
+    """Which penalties with a term in D's loss are due repeats every lcm(every) steps (lazy regularisation): for
+    each step of that period, the first step with the same set due. Its length is the period; its distinct values
+    are the compiled step's graphs (R1 every 4th: [0, 1, 1, 1], two)."""
+    pens = [p for p in pens if p.weight]
+    due = [tuple(s % p.every == 0 for p in pens) for s in range(math.lcm(*(p.every for p in pens)))]
+    return [due.index(d) for d in due]
 
 
 def check_game(config: Any) -> None:

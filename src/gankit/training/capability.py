@@ -9,7 +9,6 @@ why}`), so a new part needs no edit here.
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from torch import nn
 
 from gankit.errors import ConfigError
 from gankit.parts.augment import AUGMENTATIONS
-from gankit.parts.game import penalties
+from gankit.parts.game import first_alike, penalties
 from gankit.parts.objectives import OBJECTIVES
 from gankit.registry import settings
 
@@ -86,7 +85,7 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
     why = _refusal("compiled", config, G, D, data_kind, 1)
     if why is not None:
         return False, f"{before}the compiled step cannot train {why.rsplit(': ', 1)[0]}"
-    graphs = compiled_graphs(config)  # a lazy penalty's step compiles twice: with and without its term
+    graphs = len(set(first_alike(penalties(config))))  # a lazy penalty's step compiles twice: with and without its term
     lazy = f": {graphs} compiled graphs, one per set of lazy penalties due" if graphs > 1 else ""
     if steps < AUTO_COMPILE_STEPS * graphs:
         return False, (f"{before}a short run ({steps:,} < {AUTO_COMPILE_STEPS * graphs:,} steps{lazy}) does not repay "
@@ -99,12 +98,6 @@ def resolve_compile(config: Any, G: nn.Module, D: nn.Module, data_kind: str | No
         return False, f"{before}no C++ compiler (g++, c++, clang++ or $CXX) for inductor: eager instead"
     return "step", (f"{before}a long MLP run on the {device.type.upper()}, compiled once with {compiler}, the kernels "
                     "cached by inductor")
-
-
-def compiled_graphs(config: Any) -> int:
-    """How many graphs the compiled step compiles: one per set of penalties due at a step (R1 every 4th: two)."""
-    pens = [p for p in penalties(config) if p.weight]  # those with a term in D's loss (Iteration.penalties)
-    return len({tuple(s % p.every == 0 for p in pens) for s in range(math.lcm(*(p.every for p in pens)))})
 
 
 def _refusal(path: str, config: Any, G: nn.Module | None, D: nn.Module | None, data_kind: str | None,

@@ -25,7 +25,6 @@ arithmetic); a compiled run resumed from a checkpoint continues as the uninterru
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import types
 import weakref
@@ -37,6 +36,7 @@ from torch import Tensor
 from torch.func import functional_call, grad
 from tqdm import tqdm
 
+from gankit.parts.game import first_alike
 from gankit.store import faults
 from gankit.training import fastpath
 from gankit.training.capability import check_path
@@ -112,11 +112,9 @@ class CompiledStep:
     def __init__(self, trainer: Any) -> None:  # the Trainer (not imported: it imports this module)
         check_path("compiled", trainer.config, trainer.G, trainer.D, trainer.data.kind)
         self.t, self.announced = trainer, set()  # the graphs (lazy penalties' sets) said to compile
-        # Which lazy penalties are due repeats every lcm(every) steps: for each step of that period, the first
-        # step with the same set. The graph is specialised on it (an int argument), so there is one compiled
-        # graph per set of penalties due (R1 every 4th: two), not one per step.
-        due, period = trainer.one_iteration.due, math.lcm(*(p.every for p in trainer.one_iteration.penalties))
-        self.first_alike = [next(s for s in range(period) if due(s) == due(r)) for r in range(period)]
+        # The graph is specialised on the first step alike (an int argument), so there is one compiled graph per
+        # set of penalties due (R1 every 4th: two), not one per step.
+        self.first_alike = first_alike(trainer.one_iteration.penalties)
         cfg = trainer.config
         self.names = {"g": [n for n, _ in trainer.G.named_parameters()], "d": [n for n, _ in trainer.D.named_parameters()]}
         for opt in (trainer.opt_g, trainer.opt_d):
@@ -201,8 +199,9 @@ def call_guards(entries: Sequence[Any]) -> list[bool]:
     mode, autocast). Dropped: those on what the trace reads through `self` (the config's settings, the models'
     structure and hooks) and on module globals (torch's and gankit's functions), fixed for the life of a
     CompiledStep, whose code object is its config's alone (`iteration_code`). Checking them cost more than the
-    rest each call: gan-1d 62 -> 19 us of a 0.67 ms step, the toy's 110 -> 63 us (Zen 5, torch 2.14; torch's
-    "Reducing Guard Overhead" page describes the filter and its assumption: the dropped state does not change)."""
+    rest each call: gan-1d 62-63 -> 19 us of a 0.67 ms step, the toy's 110 -> 63 us (torch.profiler; AMD EPYC Zen 5,
+    AVX-512, torch 2.14; docs/architecture.md). Torch's "Reducing Guard Overhead" page describes such filters and
+    their assumption: the dropped state does not change."""
     return [not (e.is_global or _ON_SELF.match(e.name) or e.name.startswith("__import__(")) for e in entries]
 
 
