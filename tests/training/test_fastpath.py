@@ -236,3 +236,39 @@ def test_the_compile_helper_threads_leave_the_import_machinery_alone(fresh_machi
                           text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "TOUCHED []" in done.stdout, done.stdout
+
+
+_FIRST_ISA_ONLY = """
+import os, platform, sys
+from torch._inductor import config, cpu_vec_isa
+from gankit.training import fastpath
+full = cpu_vec_isa.valid_vec_isa_list
+config.cpp.simdlen = 256  # a user's choice of width: the shortcut stands aside
+assert not fastpath._probe_first_isa_only(cpu_vec_isa) and cpu_vec_isa.valid_vec_isa_list is full
+config.cpp.simdlen = None
+took = fastpath._probe_first_isa_only(cpu_vec_isa)
+print("TOOK", took, platform.machine())
+if took:
+    picked = cpu_vec_isa.pick_vec_isa()
+    checked = full()  # torch's own list, every ISA built and loaded
+    print("PICKED", str(picked), "TORCH", str(checked[0]), "ALL", [str(isa) for isa in checked])
+    os.environ["ATEN_CPU_CAPABILITY"] = "avx2"  # names another ISA: torch's whole list answers again
+    print("AVX2", str(cpu_vec_isa.pick_vec_isa()))
+"""
+
+
+def test_the_isa_probe_checks_only_the_isa_inductor_picks_and_picks_the_same(fresh_machine_env):
+    # inductor built a test library for every ISA the CPU reports (7 s of gan-1d's first run on a Zen 5, ~2 s of
+    # it waited for); the shortcut checks the first alone and must leave inductor's choice as torch makes it
+    env = {k: v for k, v in fresh_machine_env.items() if k != "ATEN_CPU_CAPABILITY"}
+    done = subprocess.run([sys.executable, "-c", _FIRST_ISA_ONLY], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    if "TOOK False" in done.stdout:
+        assert "x86_64" not in done.stdout, done.stdout  # where the shortcut applies, it must be taken
+        pytest.skip("the shortcut applies to Linux x86-64 only")
+    picked = done.stdout.split("PICKED ")[1].split(" TORCH ")[0]
+    torch_pick = done.stdout.split(" TORCH ")[1].split(" ALL ")[0]
+    assert picked == torch_pick, done.stdout
+    if "avx2" in done.stdout.split(" ALL ")[1].split("\n")[0]:
+        assert "AVX2 avx2" in done.stdout, done.stdout
