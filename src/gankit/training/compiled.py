@@ -171,7 +171,7 @@ class CompiledStep:
         if step not in self.announced:  # its first call compiles: the bar stands still meanwhile, so say why
             self.announced.add(step)
             tqdm.write("compiling the training step (runtime.compile: step): longest the first time on a machine "
-                       "(gan-1d: ~12 s on a 2-core Zen 5), a few seconds once inductor's cache holds it" if
+                       "(gan-1d: ~10 s on a 2-core Zen 5), a few seconds once inductor's cache holds it" if
                        len(self.announced) == 1 else "compiling the step's graph for its other set of lazy penalties "
                        f"({len(self.announced)} of {len(set(self.first_alike))})")  # above the bar
         # The eager order of draws: D's noise for each D update, then G's for each G update
