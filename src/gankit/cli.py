@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 from pathlib import Path
 
@@ -295,11 +294,9 @@ def run() -> None:
     batches (Python's thresholds 700, 10, 10): a command's imports and torch's compile build millions of objects
     that live for the whole process, and the default rates walked them again and again, 9 full collections in a
     gan-1d first run's first 8 s (GC 1.3-1.6 -> 0.55-0.83 s a run; the run 30.18 -> 28.55 s, medians of 7 pairs in
-    turn, in-process, a fresh inductor cache each; peak RSS unchanged, 915 MiB; AMD EPYC Zen 5, AVX-512). torchrun's ranks keep Python's
-    rates: with the batched ones a rank's process group, held in a reference cycle, was left for the frozen heap
-    and its thread aborted the exit ("terminate called without an active exception", 2 of 8 two-rank runs)."""
-    if "WORLD_SIZE" not in os.environ:  # torchrun's mark (training.distributed.from_env)
-        gc.set_threshold(*CLI_GC_THRESHOLDS)
+    turn, in-process, a fresh inductor cache each; peak RSS unchanged, 915 MiB; AMD EPYC Zen 5, AVX-512). torchrun's ranks free their
+    process group before (training.distributed.shutdown)."""
+    gc.set_threshold(*CLI_GC_THRESHOLDS)
     code = main()
     gc.freeze()
     sys.exit(code)

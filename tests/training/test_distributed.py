@@ -219,3 +219,27 @@ def test_ensembles_refuse_torchrun(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["train", "--preset", "gan-grid25", "--ensemble", "2"]) == 2
     assert "without torchrun" in capsys.readouterr().err
+
+
+def test_shutdown_frees_a_process_group_that_ddp_holds_in_a_reference_cycle(tmp_path):
+    # the CLI collects rarely and freezes the heap at exit: a group left to it aborted a rank's exit
+    import gc
+    import weakref
+
+    dist = torch.distributed
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    was_enabled = gc.isenabled()
+    gc.disable()  # no collection by chance before shutdown's own
+    try:
+        holder = {"ddp": torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))}
+        holder["self"] = holder  # a cycle, as the trainer and its wrappers make
+        alive = weakref.ref(holder["ddp"])
+        del holder
+        assert alive() is not None
+        distributed.shutdown()
+        assert not dist.is_initialized() and alive() is None
+    finally:
+        if was_enabled:
+            gc.enable()
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -24,6 +24,7 @@ otherwise runs as one process does. The decisions (docs/scaling.md says why):
 from __future__ import annotations
 
 import datetime
+import gc
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -218,9 +219,13 @@ def _timeout() -> float:
 
 
 def shutdown() -> None:
-    """Leave the process group (a rank that failed leaves at once, so the others' collectives fail fast)."""
+    """Leave the process group (a rank that failed leaves at once, so the others' collectives fail fast) and free
+    it: DDP's wrappers keep the group's C++ object and its threads alive in a reference cycle with the trainer,
+    which the CLI's rare collections (cli.run) could leave to the frozen heap at exit, where a thread still
+    running aborts the process ("terminate called without an active exception"). Drop the trainer first."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    gc.collect()
 
 
 @contextmanager

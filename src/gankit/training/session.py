@@ -66,5 +66,6 @@ def fit(
         if ctx.is_main and run_dir is not None:
             guard.unlock_run(run_dir)
         if ctx.enabled:
+            trainer = None  # its DDP wrappers hold the process group: shutdown() frees both
             distributed.shutdown()
     return run_dir if ctx.is_main else None
