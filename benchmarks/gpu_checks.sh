@@ -63,6 +63,8 @@ step fast 150 $PY -m gankit train --preset mnist-fast --minutes 1 --no-progress 
 step toymodes 120 $PY benchmarks/gpu_toy_modes.py --iters 300 --repeats 3
 step toygraph 90 $PY benchmarks/gpu_toy_modes.py --preset grid25-fast --set optim.g.decay=0 --set optim.d.decay=0 \
   --modes graph --iters 300 --repeats 3
+# WGAN-GP's double backward inside the compiled step, one graph since d1a4ef5 (CPU: 1.31x eager): never run on CUDA
+step gpstep 120 $PY benchmarks/gpu_toy_modes.py --preset wgan-gp-grid25 --modes step,graph --iters 200 --repeats 3
 
 # 7. Ensembles on CUDA; the training tests with runtime.device auto (= cuda here).
 step ensemble 100 $PY benchmarks/ensemble_speed.py --gpu --no-write --k 16 --iters 20 --repeats 3
