@@ -44,11 +44,16 @@ def new_run_dir(name: str, out: str | Path | None, overwrite: bool) -> Path:
     if out is not None:
         path = Path(out)
         if _occupied(path):
-            if not overwrite:
+            if not overwrite and not path.is_symlink() and (path / CONFIG).is_file():
                 raise RunDirError(
                     f"'{path}' already exists: use --resume {path} to continue it, --overwrite to replace it, "
                     "or --out for another directory"
                 )
+            if not overwrite:  # neither --resume nor --overwrite would take it: say so, not offer them
+                what = ("a symbolic link" if path.is_symlink() else "a file" if path.is_file()
+                        else "a folder that is not a gankit run")
+                raise RunDirError(f"'{path}' already exists and is {what}: choose another --out (gankit writes only "
+                                  "into run directories it made)")
             guard.check_overwritable(path)
             _OVERWRITE_OK.add(str(path.absolute()))
         return path
