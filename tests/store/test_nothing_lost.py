@@ -399,3 +399,18 @@ def test_a_resume_before_the_first_checkpoint_says_it_restarts_from_step_0(tmp_p
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert "has no checkpoint yet (stopped before the first one): restarting it from step 0" in capsys.readouterr().out
     assert [r["step"] for r in rundir.read_history(out / rundir.HISTORY) if "loss_d" in r] == [2, 4, 6, 8, 10, 12]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_runs_files_take_the_users_umask_as_open_would(umask, tmp_path):
+    # checkpoints and replaced files are written to temporary names first (mkstemp: 0600)
+    old = os.umask(umask)
+    try:
+        run = gankit.train("gan-1d", out=tmp_path / "run", overrides=SMALL, progress=False).path
+    finally:
+        os.umask(old)
+    files = [p for p in run.rglob("*") if p.is_file()]
+    modes = {str(p.relative_to(run)): p.stat().st_mode & 0o777 for p in files}
+    assert {"checkpoints/last.pt", "config.yaml", "metrics.json", "history.jsonl"} <= set(modes)
+    assert any(name.startswith("samples/") for name in modes)
+    assert set(modes.values()) == {0o666 & ~umask}, modes

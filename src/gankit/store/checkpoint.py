@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gankit.errors import RunDirError
-from gankit.store import faults, layout
+from gankit.store import faults, guard, layout
 
 FORMAT = 1
 TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundir.remove_partial_files clears it
@@ -31,9 +31,7 @@ TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundi
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     if path.parent.is_symlink():  # checkpoints/ linked elsewhere: never written through
-        from gankit.store.guard import refuse_link
-
-        refuse_link(path.parent.parent, path)
+        guard.refuse_link(path.parent.parent, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
@@ -42,6 +40,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             faults.crash_point("kill_during_checkpoint", state.get("step"), handle)  # tests only
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, guard.file_mode())  # as the run's other files, not mkstemp's 0600
         os.replace(tmp, path)
     except (OSError, RuntimeError) as err:  # disk full, read-only: the previous checkpoint is still whole
         Path(tmp).unlink(missing_ok=True)

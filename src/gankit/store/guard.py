@@ -131,6 +131,20 @@ def refuse_link(run_dir: Path, path: Path) -> None:
                               "run the command again")
 
 
+def file_mode() -> int:
+    """The mode open() gives a new file: 0o666 less the umask. mkstemp's 0600 would hide gankit's files from the
+    user's group and other tools; a fixed 0644 would publish them past a private umask (077)."""
+    try:  # read, not set: setting the umask even briefly would change other threads' new files
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): the classic read
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A fresh temporary file beside `path` to write; flushed to the disk, it takes `path`'s place when the block
@@ -148,7 +162,7 @@ def replacing(path: Path) -> Iterator[Path]:
             os.fsync(fd)  # whole on disk before it replaces the old file
         finally:
             os.close(fd)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from the user's other tools
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except OSError as err:  # a full disk: the one line names the file meant, not the temporary one
         Path(tmp).unlink(missing_ok=True)
