@@ -55,6 +55,24 @@ def _write(name: str, content: str | bytes) -> Setup:
     return setup
 
 
+def _all(*setups: Setup) -> Setup:
+    def setup(root: Path, runs: dict[str, Path]) -> None:
+        for one in setups:
+            one(root, runs)
+
+    return setup
+
+
+def _user_link(name: str) -> Setup:
+    """`name` in the working directory, a symbolic link to the user's precious.txt."""
+
+    def setup(root: Path, _runs: dict[str, Path]) -> None:
+        (root / "precious.txt").write_text("keep me")
+        (root / name).symlink_to("precious.txt")
+
+    return setup
+
+
 def _png(path: Path, size: tuple[int, int] = (20, 20), mode: str = "RGB") -> None:
     from PIL import Image
 
@@ -303,6 +321,19 @@ CASES: list[Case] = [
          ("train", "--preset", "gan-1d", "--out", "run", "--overwrite", *_sets("train.batch_size=0")),
          "train.batch_size must be at least 1", _run()),
     Case("sample-n-zero", "sample -n 0", ("sample", "run", "-n", "0"), "-n must be at least 1", _run()),
+    # -- outputs outside the run: a user's file of that name is never replaced, a link never written through
+    Case("sample-out-foreign", "sample -o onto a file gankit did not write", ("sample", "run", "-o", "mine.png"),
+         "gankit's mark", _all(_run(), _write("mine.png", "keep me"))),
+    Case("sample-default-foreign", "sample where the user has a samples.png of their own", ("sample", "run"),
+         "gankit's mark", _all(_run(), _write("samples.png", "keep me"))),
+    Case("sample-out-link", "sample -o onto a symbolic link", ("sample", "run", "-o", "link.png"), "symbolic link",
+         _all(_run(), _user_link("link.png"))),
+    Case("compare-out-foreign", "compare -o onto a page gankit did not write", ("compare", "run", "-o", "mine.html"),
+         "gankit's mark", _all(_run(), _write("mine.html", "<p>keep me</p>"))),
+    Case("report-out-foreign", "report -o onto a page gankit did not write", ("report", "run", "-o", "mine.html"),
+         "gankit's mark", _all(_run(), _write("mine.html", "<p>keep me</p>"))),
+    Case("export-out-foreign", "export -o onto a file gankit did not write",
+         ("export", "run", "-o", "mine.safetensors"), "gankit's mark", _all(_run(), _write("mine.safetensors", "keep"))),
     Case("eval-n-one", "eval --n 1", ("eval", "run", "--n", "1"), "--n must be at least 2", _run()),
     # -- config files
     Case("config-missing", "missing config file", ("train", "--config", "missing.yaml"), "not found"),

@@ -154,6 +154,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         check_seed,
         example_numel,
     )
+    from gankit.store import guard
+    from gankit.view.marks import is_gankit_png
     from gankit.view.report import picture_title
     from gankit.view.summary import load_summary
 
@@ -163,10 +165,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     check_samples(args.n, "-n", WALKS_MAX if args.interpolate else SAMPLE_MAX, run.config.latent.dim,
                   example_numel(run.config))
+    path = Path(args.output or ("interpolation.png" if args.interpolate else "samples.png"))
+    guard.check_output(path, is_gankit_png, "a picture")  # e.g. the user's own samples.png: left alone
     if args.interpolate:
         from gankit.view.interpolate import interpolation_grid
 
-        path = interpolation_grid(run, Path(args.output or "interpolation.png"), rows=args.n or 8, seed=args.seed)
+        with guard.replacing(path) as tmp:
+            interpolation_grid(run, tmp, rows=args.n or 8, seed=args.seed)
     else:
         n = args.n or 64
         title = picture_title(load_summary(run.path), f"{n:,} samples")
@@ -174,7 +179,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if label is not None:
             run.class_index(label)  # a wrong class is one line before any work
             title = f"{title} · class {label}"
-        path = run.save_samples(Path(args.output or "samples.png"), n=n, seed=args.seed, title=title, label=label)
+        with guard.replacing(path) as tmp:
+            run.save_samples(tmp, n=n, seed=args.seed, title=title, label=label)
     print(path)
     return 0
 

@@ -83,6 +83,24 @@ def test_overwrite_removes_nothing_gankit_did_not_make(victim, run_copy, tmp_pat
         assert out.read_text() == "years of work"
 
 
+def test_outputs_outside_the_run_carry_gankits_mark_and_a_second_command_replaces_them(run_copy, tmp_path,
+                                                                                      monkeypatch, capsys):
+    # the refusals (a user's file of the same name, a link) are cases of the bad-input catalogue
+    from gankit.store.export import is_gankit_weights
+    from gankit.view.marks import is_gankit_page, is_gankit_png
+
+    monkeypatch.chdir(tmp_path)
+    outputs = {("sample", "-n", "4"): ("samples.png", is_gankit_png), ("compare",): ("compare.html", is_gankit_page),
+               ("report", "-o", "page.html"): ("page.html", is_gankit_page),
+               ("export", "-o", "w.safetensors"): ("w.safetensors", is_gankit_weights)}
+    for (command, *rest), (name, marked) in outputs.items():
+        for _ in range(2):  # the second time over the first's output
+            assert main([command, str(run_copy), *rest]) == 0, capsys.readouterr().err
+            assert marked(tmp_path / name), name
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
+        ["run", *(name for name, _ in outputs.values())])  # no temporary file left beside them
+
+
 def test_overwrite_replaces_a_run_gankit_made(run_copy, capsys):
     old = guard.read_marker(run_copy)
     assert main(["train", "--preset", "gan-1d", "--out", str(run_copy), "--overwrite", "--no-progress",

@@ -306,7 +306,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         table = compare(sweep.dirs(), notes={t.name: text for t, text in zip(sweep.trials, labels)},
                         note_title=spec.label_title, extra_metrics=spec.metrics)
     print(terminal_table(table))
-    print(f"\n{write_html(table, sweep.out / 'compare.html')}")
+    print(f"\n{write_html(table, sweep.out / 'compare.html', owned=True)}")
     for line in failed:
         print(f"trial failed: {line}")
     return 1 if failed else 0

@@ -49,6 +49,8 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
     }
     path = Path(output) if output is not None else run.path / DEFAULT_NAME
     guard.refuse_link(run.path, path)
+    if not guard.same_path(path, run.path / DEFAULT_NAME):  # -o elsewhere: maybe a user's file of that name
+        guard.check_output(path, is_gankit_weights, "a weights file")
     with guard.replacing(path) as tmp:  # whole or not at all, as checkpoints; a planted link never written through
         save_file(tensors, str(tmp), metadata=metadata)
     return path
@@ -65,6 +67,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     if meta.get("format") != FORMAT:
         raise RunDirError(f"'{path}' is not a gankit weights file (metadata format {meta.get('format')!r})")
     return meta
+
+
+def is_gankit_weights(path: Path) -> bool:
+    """Whether `path` is a weights file `gankit export` wrote (its metadata format)."""
+    try:
+        read_metadata(path)
+    except RunDirError:
+        return False
+    return True
 
 
 def load_generator(path: str | Path, ema: bool = True) -> tuple[torch.nn.Module, Any]:

@@ -17,7 +17,7 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gankit.errors import RunDirError
@@ -129,6 +129,26 @@ def refuse_link(run_dir: Path, path: Path) -> None:
             raise RunDirError(f"refusing to write '{path}': '{here}' is a symbolic link (to '{os.readlink(here)}') "
                               "and gankit never writes through a link in a run directory: remove the link, then "
                               "run the command again")
+
+
+def same_path(a: Path, b: Path) -> bool:
+    """Whether two paths name the same place, compared as written (links are not followed)."""
+    return os.path.normpath(Path(a).absolute()) == os.path.normpath(Path(b).absolute())
+
+
+def check_output(path: Path, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse, in one line, an output file outside a run (`-o`, or a default in the working directory) that gankit
+    must not replace: a symbolic link (never written through, never removed), a folder, or an existing file that
+    `ours` does not find gankit's mark in (an earlier `gankit sample` picture, say, is replaced)."""
+    path = Path(path)
+    if path.is_symlink():
+        raise RunDirError(f"refusing to write '{path}': it is a symbolic link (to '{os.readlink(path)}') and gankit "
+                          "never writes through one: choose another -o")
+    if path.is_dir():
+        raise RunDirError(f"refusing to write '{path}': it is a folder; give a file name with -o")
+    if path.exists() and not ours(path):
+        raise RunDirError(f"refusing to replace '{path}': it is not {what} with gankit's mark (it may be yours); "
+                          "choose another -o, or remove it yourself if it is yours to lose")
 
 
 def file_mode() -> int:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gankit.store import rundir
+from gankit.store import guard, rundir
 from gankit.view.htmlpage import SORT_JS, esc, image_uri, img, page, verdict_badge
+from gankit.view.marks import is_gankit_page
 from gankit.view.summary import RunSummary, flat_settings, format_value, load_summary
 
 # Settings that name, describe or place a run rather than change what it learns.
@@ -101,8 +102,9 @@ def _num_cell(value: Any, text: str) -> str:
     return f"<td>{esc(text)}</td>"
 
 
-def write_html(c: Comparison, out: str | Path) -> Path:
-    """The comparison as a self-contained page; click a column header to sort by it."""
+def write_html(c: Comparison, out: str | Path, owned: bool = False) -> Path:
+    """The comparison as a self-contained page; click a column header to sort by it. `owned`: `out` is a file of
+    a folder gankit made (a sweep's compare.html), replaced without looking for gankit's mark."""
     header, _ = rows(c)
     head = "".join(f"<th>{esc(h)}</th>" for h in header) + "<th class=\"nosort\">final picture</th>"
     body = []
@@ -129,6 +131,8 @@ def write_html(c: Comparison, out: str | Path) -> Path:
     table = (f'<table class="sortable" id="compare">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
              + "\n".join(body) + "\n</tbody>\n</table>")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page("gankit compare", f"{intro}\n{table}", script=SORT_JS, wide=True), encoding="utf-8")
+    if not owned:  # compare.html in the working directory may be the user's
+        guard.check_output(out, is_gankit_page, "a page")
+    with guard.replacing(out) as tmp:
+        tmp.write_text(page("gankit compare", f"{intro}\n{table}", script=SORT_JS, wide=True), encoding="utf-8")
     return out

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from gankit.view.marks import PNG as MARK
+
 # (panel title, y label, [(history key, legend label), ...]) for the keys the trainer logs.
 PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     ("losses", "loss", (("loss_d", "D loss"), ("loss_g", "G loss"))),
@@ -174,5 +176,5 @@ def plot_curves(
     if smoothed:
         heading += f"\nthin: raw log rows; thick: smoothed (moving average over ~{window:.0f} rows)"
     fig.suptitle(heading, fontsize=11)
-    fig.savefig(path, dpi=DPI, format="png", facecolor="white")
+    fig.savefig(path, dpi=DPI, format="png", facecolor="white", metadata=MARK)
     return path

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from gankit.view.marks import PAGE
+
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 
 CSS = """
@@ -119,7 +121,7 @@ def page(title: str, body: str, script: str = "", wide: bool = False) -> str:
     body_class = ' class="wide"' if wide else ""
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="en">\n<head>\n<meta charset="utf-8">\n{PAGE}\n'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body{body_class}>\n{body}\n{js}</body>\n</html>\n"

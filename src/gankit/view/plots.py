@@ -18,6 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from gankit.view.marks import PNG as MARK
 
 if TYPE_CHECKING:
     from gankit.data.base import DataSource
@@ -65,7 +68,9 @@ def image_grid(
     pixels = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
     h, w = pixels.shape[:2]
     if title is None:
-        Image.fromarray(pixels).save(path, format="PNG")
+        info = PngInfo()
+        info.add_text("Software", MARK["Software"])
+        Image.fromarray(pixels).save(path, format="PNG", pnginfo=info)
         return path
 
     # Figure exactly the grid's size plus a title band, so the grid is not resampled again.
@@ -84,7 +89,7 @@ def image_grid(
         va="center",
         fontsize=max(fontsize, 6.0),
     )
-    fig.savefig(path, dpi=DPI, format="png", facecolor="white")
+    fig.savefig(path, dpi=DPI, format="png", facecolor="white", metadata=MARK)
     return path
 
 
@@ -155,7 +160,7 @@ def histogram_1d(
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, format="png")
+    fig.savefig(path, dpi=DPI, format="png", metadata=MARK)
     return path
 
 
@@ -271,7 +276,7 @@ def scatter_2d(
             handle.set_alpha(1)
     fig.tight_layout()
     # tight: the equal aspect leaves empty bands otherwise
-    fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1)
+    fig.savefig(path, dpi=DPI, format="png", bbox_inches="tight", pad_inches=0.1, metadata=MARK)
     return path
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.store.guard import refuse_link, replacing
+from gankit.store.guard import check_output, refuse_link, replacing, same_path
 from gankit.store.layout import ANIMATION, CURVES, REPORT
 from gankit.view.animate import MAX_FRAMES, samples_gif, spread
 from gankit.view.curves import plot_curves
 from gankit.view.htmlpage import esc, image_uri, img, page, verdict_badge
+from gankit.view.marks import is_gankit_page
 from gankit.view.summary import NOT_EVALUATED, RunSummary, format_value, load_summary
 
 SECTIONS = ("summary", "metrics", "config", "curves", "animation", "samples")
@@ -48,6 +49,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report (default RUN_DIR/report.html); returns its path."""
     run = load_summary(run_dir)
     out = Path(out) if out is not None else run.path / REPORT
+    if not same_path(out, run.path / REPORT):  # -o elsewhere: maybe a user's page of that name
+        check_output(out, is_gankit_page, "a page")
     for path in (out, run.path / CURVES, run.path / ANIMATION):  # a link planted in the run is never followed
         refuse_link(run.path, path)
     run.pictures = whole_pictures(run.pictures)
