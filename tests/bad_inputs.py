@@ -337,6 +337,12 @@ CASES: list[Case] = [
     Case("eval-n-one", "eval --n 1", ("eval", "run", "--n", "1"), "--n must be at least 2", _run()),
     # -- config files
     Case("config-missing", "missing config file", ("train", "--config", "missing.yaml"), "not found"),
+    Case("config-missing-no-suffix", "missing config file without .yaml (not a preset name either)",
+         ("train", "--config", "myconfig"), "config file 'myconfig' not found"),
+    Case("config-folder", "--config a folder", ("train", "--config", "notes"), "is a folder, not a YAML config",
+         _write("notes/todo.txt", "keep me")),
+    Case("config-run-folder", "--config a run directory", ("train", "--config", "run"), "--resume run continues",
+         _run()),
     Case("config-empty", "empty config file", ("train", "--config", "empty.yaml"), "is empty", _write("empty.yaml", "")),
     Case("config-list", "YAML that is not a mapping", ("train", "--config", "list.yaml"), "must be a mapping",
          _write("list.yaml", "- 1\n- 2\n")),

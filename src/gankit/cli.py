@@ -116,6 +116,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.overrides.append("log.tensorboard=true")
     if args.minutes is not None:
         args.overrides.append(f"train.minutes={args.minutes!r}")
+    if args.config is not None:  # a path, never read as a preset name
+        config = Path(args.config)
+        if config.is_dir():
+            hint = (f"--resume {config} continues that run, --config {config / 'config.yaml'} trains its config anew"
+                    if (config / "config.yaml").is_file() else "give a YAML file, or --preset NAME (gankit presets)")
+            raise GankitError(f"--config '{config}' is a folder, not a YAML config: {hint}")
+        if not config.exists():
+            raise GankitError(f"config file '{config}' not found: give a YAML file, or --preset NAME (gankit presets)")
     if args.ensemble:
         from gankit.scale.ensemble import cmd_train_ensemble
         from gankit.training.distributed import from_env
