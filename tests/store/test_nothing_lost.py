@@ -371,6 +371,21 @@ def test_evaluation_during_training_trains_the_classifier_on_a_cold_cache(tmp_pa
     assert (tmp_path / "run" / rundir.BEST).is_file()
 
 
+def test_an_unwritable_cache_costs_a_warning_not_the_evaluation(tmp_path, monkeypatch, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "a-file"))  # e.g. a read-only home: mkdir fails
+    code = main(["train", "--preset", "gan-mlp-mnist", "--out", str(tmp_path / "run"), "--no-progress",
+                 *_sets(["data.name=digits", "log.eval_every=0", "train.steps=2", "runtime.threads=1"])])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert "fid_lenet" in json.loads(out)
+    warned = [line for line in err.splitlines() if line.startswith("gankit: warning: cannot cache")]
+    assert len(warned) == 2 and "GANKIT_CACHE" in warned[0], err  # the classifier, the real features
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
 # ---- 8. flat memory with pictures, evaluation and TensorBoard on ----------------------------------------------
 def test_pictures_evaluations_and_tensorboard_leave_the_python_heap_flat(tmp_path):
     """What a long run repeats (a picture, an evaluation, TensorBoard rows, a checkpoint) keeps nothing behind:

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gankit.data.base import DataSource
-from gankit.store.checkpoint import load_checkpoint, save_checkpoint
+from gankit.store.checkpoint import load_checkpoint, save_to_cache
 
 CLASSIFIER_VERSION = "smallcnn-bn-v2"
 FEATURE_DIM = 128
@@ -276,7 +276,7 @@ def load_or_train(
     if model is None:
         model = train_classifier(train, progress=progress)
         acc = accuracy(model, test)
-        save_checkpoint(
+        save_to_cache(
             {
                 "format": 1,
                 "state": model.state_dict(),
@@ -286,6 +286,7 @@ def load_or_train(
                 "shape": list(train.shape),
             },
             path,
+            "the trained classifier",
         )
         return model.eval(), acc
     model.eval()

@@ -29,7 +29,7 @@ from gankit.metrics.features import (
     prdc,
 )
 from gankit.metrics.memorisation import MEMORISATION_KEYS, copy_metrics
-from gankit.store.checkpoint import load_checkpoint, save_checkpoint
+from gankit.store.checkpoint import load_checkpoint, save_to_cache
 
 MAX_REAL = 10_000
 _BATCH = 1000
@@ -168,8 +168,9 @@ def cached_real_features(classifier: SmallCNN, train: DataSource, test: DataSour
                                 state["test_pred"].numpy(), state["test_conf"].double().numpy())
     found = real_features(classifier, train.data.float() / 255, test.data.float() / 255)
     tensors = {n: torch.from_numpy(getattr(found, n)) for n in ("train", "test", "test_pred", "test_conf")}
-    save_checkpoint({"format": 2, "key": key, "train": tensors["train"].float(), "test": tensors["test"].float(),
-                     "test_pred": tensors["test_pred"], "test_conf": tensors["test_conf"].float()}, path)
+    save_to_cache({"format": 2, "key": key, "train": tensors["train"].float(), "test": tensors["test"].float(),
+                   "test_pred": tensors["test_pred"], "test_conf": tensors["test_conf"].float()}, path,
+                  "the real images' features")
     return found
 
 

@@ -28,9 +28,9 @@ FORMAT = 1
 TMP_SUFFIX = ".tmp"  # a temporary checkpoint a crash left behind ends so; rundir.remove_partial_files clears it
 
 
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+def save_checkpoint(state: dict[str, Any], path: str | Path, in_run: bool = True) -> Path:
     path = Path(path)
-    if path.parent.is_symlink():  # checkpoints/ linked elsewhere: never written through
+    if in_run and path.parent.is_symlink():  # checkpoints/ linked elsewhere: never written through
         guard.refuse_link(path.parent.parent, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
@@ -94,6 +94,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         if Path(path.parent.name, path.name) != Path(layout.LAST):
             raise
     return load_latest(path.parent.parent, map_location, say=warn)  # (not None: last.pt itself is there)
+
+
+def save_to_cache(state: dict[str, Any], path: Path, what: str) -> None:
+    """A cache entry (gankit's cache folder, not a run), saved as a checkpoint is; a cache that cannot be written
+    (a read-only home, a full disk) costs one warning, not the result its work was for."""
+    try:
+        save_checkpoint(state, path, in_run=False)
+    except OSError as err:
+        warn(f"gankit: warning: cannot cache {what} in '{path.parent}' ({err.strerror or err}): it will be computed "
+             "again next time; set GANKIT_CACHE to a writable folder")
 
 
 def warn(line: str) -> None:
