@@ -1,4 +1,4 @@
-"""runtime.precision auto and the emulated-bf16 warning, on either kind of machine (the CPU flags are set here),
+"""runtime.precision auto, the emulated-bf16 and too-many-threads warnings, on either kind of machine (the CPU flags are set here),
 and `gankit info`."""
 
 import pytest
@@ -49,6 +49,21 @@ def test_an_explicit_bf16_on_emulating_hardware_warns_in_one_line_before_trainin
     flags("avx512f", "avx512_bf16")
     Trainer(config, tmp_path / "run2", progress=False)
     assert "no native bf16" not in capsys.readouterr().err
+
+
+def test_more_threads_than_cores_warns_in_one_line_before_training(monkeypatch, tmp_path, capsys):
+    from gankit.training.trainer import Trainer
+
+    monkeypatch.setattr(machine, "usable_cores", lambda: 2)
+    base = ["data.points_per_mode=8", "train.batch_size=32"]
+    Trainer(resolve_config("gan-grid25", [*base, "runtime.threads=64"]), tmp_path / "run", progress=False)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "runtime.threads 64 is more than the 2 CPU cores" in err[0], err
+    assert "runtime.threads=2" in err[0]
+    for threads in ("2", "null"):  # as many as the cores, or PyTorch's own choice: nothing to say
+        Trainer(resolve_config("gan-grid25", [*base, f"runtime.threads={threads}"]), tmp_path / threads,
+                progress=False)
+        assert "warning" not in capsys.readouterr().err
 
 
 def test_gankit_info_names_the_machine_and_a_presets_fast_paths(capsys):

@@ -26,7 +26,7 @@ from gankit import metrics
 from gankit.config import Config, settings
 from gankit.data import build_data
 from gankit.errors import ConfigError, GankitError, WriteError
-from gankit.machine import emulated_bf16_warning, native_bf16, resolve_precision
+from gankit.machine import resolve_precision, slow_path_warnings
 from gankit.models.conditional import check_classes, discriminator_for, generator_for
 from gankit.models.latent import sample_latent
 from gankit.parts.augment import AUGMENTATIONS
@@ -105,8 +105,8 @@ class Trainer(Snapshots, Evaluating):
         self.channels_last = fastpath.conv_fastpath(self.G, self.D, device=self.device, subpixel=cfg.runtime.subpixel)
         # runtime.precision (auto: bf16 only where it is native and measured to help; gankit.machine)
         self.precision, self.precision_why = resolve_precision(cfg.runtime.precision, self.device, self.channels_last)
-        if self.precision == "bf16" and not native_bf16(self.device) and self.dist.is_main:
-            print(emulated_bf16_warning(self.device), file=sys.stderr)  # before the first (slow) step
+        for line in slow_path_warnings(cfg.runtime.threads, self.precision, self.device) if self.dist.is_main else ():
+            print(line, file=sys.stderr)  # before the first (slow) step
         # Averaging G's weights over the last ~1/(1-decay) steps damps the oscillation around the
         # equilibrium that GAN training never quite stops (Yazici et al. 2019, "the unusual effectiveness of
         # averaging in GAN training"); pictures and `gankit sample` use the average.
