@@ -1,5 +1,6 @@
-"""What keeps a user's files safe from gankit: the run marker (`.gankit-run`), the one-writer lock, and the
-refusal to write through a symbolic link inside a run directory (docs/reliability.md, "nothing lost").
+"""What keeps a user's files safe from gankit: the run marker (`.gankit-run`), the one-writer lock, the
+refusal to write through a symbolic link inside a run directory, and outputs outside a run that replace only
+a file carrying gankit's mark (`check_output`) (docs/reliability.md, "nothing lost").
 
 - The marker, written when gankit creates a run directory, holds a random run id that config.yaml
   (`run_id`) and every checkpoint also carry: `--overwrite` removes only a directory whose marker and
