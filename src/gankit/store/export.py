@@ -49,8 +49,7 @@ def export_safetensors(run_dir: str | Path, output: str | Path | None = None) ->
     }
     path = Path(output) if output is not None else run.path / DEFAULT_NAME
     guard.refuse_link(run.path, path)
-    if not guard.same_path(path, run.path / DEFAULT_NAME):  # -o elsewhere: maybe a user's file of that name
-        guard.check_output(path, is_gankit_weights, "a weights file")
+    guard.check_output(path, is_gankit_weights, "a weights file", own=run.path / DEFAULT_NAME)  # -o: maybe a user's
     with guard.replacing(path) as tmp:  # whole or not at all, as checkpoints; a planted link never written through
         save_file(tensors, str(tmp), metadata=metadata)
     return path

@@ -132,16 +132,15 @@ def refuse_link(run_dir: Path, path: Path) -> None:
                               "run the command again")
 
 
-def same_path(a: Path, b: Path) -> bool:
-    """Whether two paths name the same place, compared as written (links are not followed)."""
-    return os.path.normpath(Path(a).absolute()) == os.path.normpath(Path(b).absolute())
-
-
-def check_output(path: Path, ours: Callable[[Path], bool], what: str) -> None:
+def check_output(path: Path, ours: Callable[[Path], bool], what: str, own: Path | None = None) -> None:
     """Refuse, in one line, an output file outside a run (`-o`, or a default in the working directory) that gankit
     must not replace: a symbolic link (never written through, never removed), a folder, or an existing file that
-    `ours` does not find gankit's mark in (an earlier `gankit sample` picture, say, is replaced)."""
+    `ours` does not find gankit's mark in (an earlier `gankit sample` picture, say, is replaced). `own`: the
+    output's default place in a run (report.html, weights.safetensors), gankit's by the run's layout: `path`
+    naming it (as written: links are not followed) is not checked here."""
     path = Path(path)
+    if own is not None and os.path.normpath(path.absolute()) == os.path.normpath(Path(own).absolute()):
+        return
     if path.is_symlink():
         raise RunDirError(f"refusing to write '{path}': it is a symbolic link (to '{os.readlink(path)}') and gankit "
                           "never writes through one: choose another -o")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.store.guard import check_output, refuse_link, replacing, same_path
+from gankit.store.guard import check_output, refuse_link, replacing
 from gankit.store.layout import ANIMATION, CURVES, REPORT
 from gankit.view.animate import MAX_FRAMES, samples_gif, spread
 from gankit.view.curves import plot_curves
@@ -49,8 +49,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report (default RUN_DIR/report.html); returns its path."""
     run = load_summary(run_dir)
     out = Path(out) if out is not None else run.path / REPORT
-    if not same_path(out, run.path / REPORT):  # -o elsewhere: maybe a user's page of that name
-        check_output(out, is_gankit_page, "a page")
+    check_output(out, is_gankit_page, "a page", own=run.path / REPORT)  # -o elsewhere: maybe a user's page
     for path in (out, run.path / CURVES, run.path / ANIMATION):  # a link planted in the run is never followed
         refuse_link(run.path, path)
     run.pictures = whole_pictures(run.pictures)
