@@ -357,7 +357,7 @@ def test_folder_errors(tmp_path):
         (tmp_path / "missing", "does not exist"),
         (tmp_path / "file.png", "not a folder"),
         (tmp_path / "empty", "no image files"),
-        (tmp_path / "bad", "1 unreadable image files"),
+        (tmp_path / "bad", "1 unreadable image file in"),
     ]:
         with pytest.raises(DataError, match=match) as err:
             build_data("folder", {"path": str(path)})

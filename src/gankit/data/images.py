@@ -211,7 +211,7 @@ def folder(
             skipped.append(file)
     where = "" if recursive else " (top level only)"
     if not images:
-        what = f"{len(skipped)} unreadable image files" if skipped else "no image files"
+        what = (f"{len(skipped)} unreadable image file" + ("s" if len(skipped) > 1 else "")) if skipped else "no image files"
         raise DataError(
             f"{what} in {root}{where} (looked for {', '.join(IMAGE_SUFFIXES)}): "
             "set data.path to a folder with readable images"
