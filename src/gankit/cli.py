@@ -176,13 +176,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     path = Path(args.output or ("interpolation.png" if args.interpolate else "samples.png"))
     guard.check_output(path, is_gankit_png, "a picture")  # e.g. the user's own samples.png: left alone
     label = int(args.label) if args.label is not None and args.label.isdigit() else args.label
-    if label is not None and not args.interpolate:
+    if label is not None:
         run.class_index(label)  # a wrong class is one line before any work
     with guard.replacing(path) as tmp:  # written beside, renamed in: a crash leaves no half picture
         if args.interpolate:
             from gankit.view.interpolate import interpolation_grid
 
-            interpolation_grid(run, tmp, rows=args.n or 8, seed=args.seed)
+            interpolation_grid(run, tmp, rows=args.n or 8, seed=args.seed, label=label)
         else:
             n = args.n or 64
             title = picture_title(load_summary(run.path), f"{n:,} samples")

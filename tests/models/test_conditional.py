@@ -20,6 +20,7 @@ from gankit.models.conditional import (
 )
 from gankit.presets import load_preset
 from gankit.training.batching import Batcher
+from gankit.view.interpolate import latent_paths
 
 
 def _config(**latent):
@@ -129,3 +130,15 @@ def test_sampling_one_class_by_index_or_name_and_wrong_classes_in_one_line(tmp_p
     assert not (tmp_path / "x.png").exists()
     assert main(["sample", str(run_dir), "--class", "4", "-n", "4", "-o", str(tmp_path / "four.png")]) == 0
     assert (tmp_path / "four.png").is_file()
+    assert main(["sample", str(run_dir), "--interpolate", "--class", "12", "-o", str(tmp_path / "w.png")]) == 2
+    assert "not one of this run's 10 classes" in capsys.readouterr().err
+    assert main(["sample", str(run_dir), "--interpolate", "--class", "4", "-n", "2", "-o", str(tmp_path / "w.png")]) == 0
+    assert (tmp_path / "w.png").is_file()
+
+
+@pytest.mark.parametrize("dist", ["normal", "uniform"])
+def test_walks_of_one_class_stay_in_that_class_from_end_to_end(dist):
+    z = latent_paths(rows=50, steps=10, dim=64, dist=dist, seed=3, classes=10, label=6)
+    assert torch.equal(z[:, :10].argmax(1), torch.full((500,), 6))  # the class G reads, at every step of every walk
+    free = latent_paths(rows=50, steps=10, dim=64, dist=dist, seed=3)
+    assert len(set(free[:, :10].argmax(1).tolist())) > 1  # without a class the walks cross classes

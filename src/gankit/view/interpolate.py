@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from gankit.errors import GankitError
+from gankit.models.conditional import with_class
 from gankit.models.latent import sample_latent
 from gankit.view.plots import image_grid
 
@@ -31,10 +32,16 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a[:, None] + (torch.sin(t * omega) / so) * b[:, None]
 
 
-def latent_paths(rows: int, steps: int, dim: int, dist: str, seed: int = 0) -> torch.Tensor:
-    """(rows * steps, dim) latents, row by row: slerp for normal noise, linear for uniform (stays in the box)."""
+def latent_paths(rows: int, steps: int, dim: int, dist: str, seed: int = 0, classes: int = 0,
+                 label: int | None = None) -> torch.Tensor:
+    """(rows * steps, dim) latents, row by row: slerp for normal noise, linear for uniform (stays in the box).
+
+    `label` (a class-conditional G, `classes` > 0): both ends of every walk pick that class. Both paths are
+    combinations of the ends with weights >= 0, so the class coordinate stays the largest all along."""
     rng = torch.Generator().manual_seed(seed)
     ends = sample_latent(2 * rows, dim, dist, rng, torch.device("cpu"))
+    if label is not None:
+        ends = with_class(ends, classes, label)
     a, b = ends[:rows], ends[rows:]
     t = torch.linspace(0, 1, steps)
     if dist == "normal" and dim > 1:
@@ -45,8 +52,9 @@ def latent_paths(rows: int, steps: int, dim: int, dist: str, seed: int = 0) -> t
 
 
 @torch.no_grad()
-def interpolation_grid(run: Run, path: str | Path, rows: int = 8, steps: int = 10, seed: int = 0) -> Path:
-    """Write a grid of `rows` latent walks of `steps` images each for an image run."""
+def interpolation_grid(run: Run, path: str | Path, rows: int = 8, steps: int = 10, seed: int = 0,
+                       label: int | str | None = None) -> Path:
+    """Write a grid of `rows` latent walks of `steps` images each for an image run (`label`: within one class)."""
     if run.data.kind != "image":
         raise GankitError(
             f"--interpolate draws image grids; '{run.path}' is a {tuple(run.data.shape)}-point run "
@@ -55,7 +63,9 @@ def interpolation_grid(run: Run, path: str | Path, rows: int = 8, steps: int = 1
     if rows < 1 or steps < 2:
         raise GankitError(f"an interpolation needs at least 1 row and 2 steps, got {rows} and {steps}")
     cfg = run.config
-    z = latent_paths(rows, steps, cfg.latent.dim, cfg.latent.dist, seed)
+    index = None if label is None else run.class_index(label)
+    z = latent_paths(rows, steps, cfg.latent.dim, cfg.latent.dist, seed, cfg.latent.classes, index)
     images = run.data.from_model(run.generator(z).float())
     title = f"{cfg.name} · step {run.step:,} · latent interpolation ({rows} walks of {steps})"
+    title += f" · class {label}" if label is not None else ""
     return image_grid(images, path, nrow=steps, title=title)
