@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("-o", "--output", default=None, help="output HTML (default RUN_DIR/report.html)")
     compare = commands.add_parser("compare", help="runs side by side: differing settings, metrics, verdicts")
-    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+",
+                         help="run directories, or folders of them (runs, a sweep's or an ensemble's --out)")
     compare.add_argument("-o", "--output", default="compare.html", help="output HTML (default compare.html)")
     export = commands.add_parser("export", help="a run's weights as .safetensors (no pickle), with its config")
     export.add_argument("run_dir", metavar="RUN_DIR")

@@ -291,11 +291,25 @@ def test_compare_lists_differing_settings_headline_and_verdict(tiny_runs, tmp_pa
     assert table.settings == ["optim.d.lr"]  # names are not settings; everything else is equal
     assert table.metrics == [("modes", "max")]
     assert [r.name for r in table.runs] == ["grid-1", "grid-0", "grid-2"]  # best first, unevaluated last
+    assert table.labels == ["grid-1", "grid-0", "grid-2"]  # distinct config names name the rows
     text = terminal_table(table)
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["run", "optim.d.lr", "step"]
     assert "grid-1" in lines[2] and "0.001" in lines[2] and "20" in lines[2]
     assert "not evaluated" in lines[4]
+
+
+def test_runs_of_one_name_are_told_apart_by_folder_then_by_path():
+    from types import SimpleNamespace
+
+    from gankit.view.compare import run_labels
+
+    def runs(*paths: str, name: str = "grid25-fast"):
+        return [SimpleNamespace(name=name, path=Path(p)) for p in paths]
+
+    assert run_labels(runs("a/x", name="one") + runs("b/y", name="two")) == ["one", "two"]
+    assert run_labels(runs("runs/lr-low", "runs/lr-high")) == ["lr-low", "lr-high"]
+    assert run_labels(runs("ens1/member_00", "ens2/member_00")) == ["ens1/member_00", "ens2/member_00"]
 
 
 def test_compare_command_writes_a_sortable_self_contained_page(tiny_runs, tmp_path, capsys):
@@ -355,6 +369,16 @@ def test_compare_takes_an_ensembles_folder_as_its_members(tiny_runs, tmp_path):
     assert sorted(r.name for r in table.runs) == ["grid-0", "grid-1", "grid-2"]
 
 
+def test_compare_takes_a_folder_of_runs_and_each_run_once(tiny_runs, tmp_path, capsys):
+    # a sweep's --out (sweep.json beside its trials) or runs/ itself: the runs directly inside it
+    runs = _three_runs(tiny_runs, tmp_path / "sweep")
+    (tmp_path / "sweep" / "sweep.json").write_text("{}")
+    table = compare([tmp_path / "sweep", runs[0]])
+    assert sorted(r.name for r in table.runs) == ["grid-0", "grid-1", "grid-2"]
+    assert main(["compare", str(tmp_path / "sweep" / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
 def test_compare_shows_settings_not_the_records_of_where_each_run_ran(tmp_path, capsys):
     import gankit
     from gankit.view.compare import compare
@@ -364,4 +388,5 @@ def test_compare_shows_settings_not_the_records_of_where_each_run_ran(tmp_path, 
     config = (dirs[0] / "config.yaml").read_text()
     assert "machine:" in config and "cpu_isa" in config and "run_id" in config  # recorded in the run
     table = compare(dirs)
+    assert table.labels == ["r0", "r1"] or table.labels == ["r1", "r0"]  # one preset twice: named by folder
     assert "seed" in table.settings and not any(c.startswith(("machine", "run_id")) for c in table.settings)

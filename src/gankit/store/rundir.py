@@ -75,6 +75,15 @@ def ensemble_members(path: Path) -> list[Path]:
     return sorted(d for d in path.glob("member_*") if (d / CONFIG).is_file()) if path.is_dir() else []
 
 
+def runs_within(path: Path) -> list[Path]:
+    """The run directories directly inside a folder that is not itself a run (an ensemble's output, a sweep's,
+    runs/), in order; [] otherwise."""
+    path = Path(path)
+    if not path.is_dir() or (path / CONFIG).exists():
+        return []
+    return sorted(d for d in path.iterdir() if d.is_dir() and (d / CONFIG).is_file())
+
+
 def not_a_run(path: Path, what: str = "") -> RunDirError:
     """The one-line error for a path that is not a run directory, saying what it is instead."""
     path = Path(path)

@@ -34,6 +34,7 @@ class Comparison:
     extra: list[str] = field(default_factory=list)  # more metrics.json values, as columns after the headline
     notes: list[str] | None = None  # one text per run (a sweep spec's label), as the last column
     note_title: str = "note"
+    labels: list[str] = field(default_factory=list)  # what the "run" column calls each run (`run_labels`)
 
     def metric(self, run: RunSummary, name: str) -> float | None:
         return run.headline_value() if run.headline and run.headline[0] == name else None
@@ -44,6 +45,16 @@ class Comparison:
         return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
 
 
+def run_labels(runs: Sequence[RunSummary]) -> list[str]:
+    """Each run's name in the table: its config's name, unless another run shares it (two runs of one preset,
+    a sweep's trials), then its directory's name, or its whole path where even those repeat."""
+    for label in (lambda r: r.name, lambda r: r.path.name, lambda r: str(r.path)):
+        names = [label(run) for run in runs]
+        if len(set(names)) == len(names):
+            return names
+    return [str(run.path) for run in runs]
+
+
 def _is_setting(key: str) -> bool:
     return not any(key == skip or (skip.endswith(".") and key.startswith(skip)) for skip in NOT_SETTINGS)
 
@@ -52,8 +63,12 @@ def compare(run_dirs: Sequence[str | Path], notes: Mapping[str, str] | None = No
             extra_metrics: Sequence[str] = ()) -> Comparison:
     """Read the runs and find what differs; rows are ordered best first when they share a headline metric.
     `notes`: a text per run directory name (a column titled `note_title`); `extra_metrics`: more columns."""
-    # An ensemble's output directory stands for its members (so `gankit compare runs/*` takes it in).
-    paths = [m for path in run_dirs for m in (rundir.ensemble_members(Path(path)) or [path])]
+    # A folder of runs (an ensemble's or a sweep's output, runs/) stands for the runs in it.
+    paths = [m for path in run_dirs for m in (rundir.runs_within(Path(path)) or [path])]
+    first: dict[Path, str | Path] = {}
+    for path in paths:  # each run once (`gankit compare runs runs/x`), where it first appears
+        first.setdefault(Path(path).resolve(), path)
+    paths = list(first.values())
     runs = [load_summary(path) for path in paths]
     values = [{k: v for k, v in flat_settings(r.config).items() if _is_setting(k)} for r in runs]
     keys: list[str] = []
@@ -70,7 +85,7 @@ def compare(run_dirs: Sequence[str | Path], notes: Mapping[str, str] | None = No
         runs, values = [runs[i] for i in order], [values[i] for i in order]
     texts = None if notes is None else [notes.get(run.path.name, "") for run in runs]
     extra = [m for m in extra_metrics if all(m != name for name, _ in metrics)]
-    return Comparison(runs, differing, values, metrics, extra, texts, note_title)
+    return Comparison(runs, differing, values, metrics, extra, texts, note_title, run_labels(runs))
 
 
 def rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
@@ -79,7 +94,7 @@ def rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
               *c.extra, "verdict", *([c.note_title] if c.notes is not None else [])]
     body = []
     for k, (run, flat) in enumerate(zip(c.runs, c.values)):
-        cells = [run.name, *(format_value(flat.get(key)) for key in c.settings), f"{run.step:,}"]
+        cells = [c.labels[k], *(format_value(flat.get(key)) for key in c.settings), f"{run.step:,}"]
         cells += [format_value(c.metric(run, m)) for m, _ in c.metrics]
         cells += [format_value(c.value(run, m)) for m in c.extra]
         body.append([*cells, run.verdict, *([c.notes[k]] if c.notes is not None else [])])
@@ -91,7 +106,7 @@ def terminal_table(c: Comparison) -> str:
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    paths = [f"  {run.name}: {run.path}" for run in c.runs]
+    paths = [f"  {label}: {run.path}" for label, run in zip(c.labels, c.runs)]
     return "\n".join(lines + ["", "run directories:", *paths])
 
 
@@ -109,7 +124,7 @@ def write_html(c: Comparison, out: str | Path, owned: bool = False) -> Path:
     head = "".join(f"<th>{esc(h)}</th>" for h in header) + "<th class=\"nosort\">final picture</th>"
     body = []
     for k, (run, flat) in enumerate(zip(c.runs, c.values)):
-        cells = [f"<td><b>{esc(run.name)}</b><br><code>{esc(run.path)}</code></td>"]
+        cells = [f"<td><b>{esc(c.labels[k])}</b><br><code>{esc(run.path)}</code></td>"]
         cells += [_num_cell(flat.get(k), format_value(flat.get(k))) for k in c.settings]
         cells.append(_num_cell(run.step, f"{run.step:,}"))
         cells += [_num_cell(c.metric(run, m), format_value(c.metric(run, m))) for m, _ in c.metrics]
@@ -119,7 +134,7 @@ def write_html(c: Comparison, out: str | Path, owned: bool = False) -> Path:
         if c.notes is not None:
             cells.append(f"<td>{esc(c.notes[k])}</td>")
         picture = run.final_picture
-        thumb = (img(image_uri(picture, width=2 * THUMB), f"{run.name} final picture", width=THUMB, css="thumb")
+        thumb = (img(image_uri(picture, width=2 * THUMB), f"{c.labels[k]} final picture", width=THUMB, css="thumb")
                  if picture else "-")
         cells.append(f"<td>{thumb}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
