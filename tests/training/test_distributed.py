@@ -243,3 +243,40 @@ def test_shutdown_frees_a_process_group_that_ddp_holds_in_a_reference_cycle(tmp_
             gc.enable()
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_shutdown_of_a_failing_rank_frees_what_its_tracebacks_frames_hold():
+    # a rank that fails raises through the trainer's frames: their locals would keep the trainer (and with it
+    # DDP's process group) alive past shutdown, to the frozen heap at exit
+    import gc
+    import weakref
+
+    class Trainer:
+        def train(self) -> None:
+            raise RuntimeError("a failure on this rank")
+
+    def fit() -> BaseException:
+        trainer = Trainer()
+        trainer.cycle = trainer
+        alive.append(weakref.ref(trainer))
+        try:
+            try:
+                trainer.train()
+            except RuntimeError as err:
+                raise ValueError("reported") from err
+        except ValueError as err:
+            return err
+
+    alive: list = []
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        failure = fit()
+        gc.collect()
+        assert alive[0]() is not None  # held by the traceback's frames (fit's and train's)
+        distributed.shutdown(failure)
+        assert alive[0]() is None
+        assert "a failure on this rank" in str(failure.__cause__)  # the message itself is kept
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -27,6 +27,7 @@ import datetime
 import gc
 import hashlib
 import os
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -218,11 +219,18 @@ def _timeout() -> float:
     return seconds
 
 
-def shutdown() -> None:
+def shutdown(failure: BaseException | None = None) -> None:
     """Leave the process group (a rank that failed leaves at once, so the others' collectives fail fast) and free
     it: DDP's wrappers keep the group's C++ object and its threads alive in a reference cycle with the trainer,
     which the CLI's rare collections (cli.run) could leave to the frozen heap at exit, where a thread still
-    running aborts the process ("terminate called without an active exception"). Drop the trainer first."""
+    running aborts the process ("terminate called without an active exception"). Drop the trainer first.
+    `failure`: the exception a failing rank is raising; its traceback's finished frames hold the trainer too, so
+    their locals are cleared (the traceback's lines stay, for --debug)."""
+    seen: set[int] = set()
+    while failure is not None and id(failure) not in seen:  # the chain: `raise ... from` and during-handling
+        seen.add(id(failure))
+        traceback.clear_frames(failure.__traceback__)
+        failure = failure.__cause__ or failure.__context__
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     gc.collect()

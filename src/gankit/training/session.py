@@ -3,6 +3,7 @@ built and run, on one process or on every torchrun rank (rank 0 alone writes).""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,5 +68,5 @@ def fit(
             guard.unlock_run(run_dir)
         if ctx.enabled:
             trainer = None  # its DDP wrappers hold the process group: shutdown() frees both
-            distributed.shutdown()
+            distributed.shutdown(sys.exc_info()[1])
     return run_dir if ctx.is_main else None
