@@ -17,7 +17,7 @@ from gankit.errors import GankitError, RunDirError
 from gankit.metrics.diagnosis import verdict
 from gankit.models.conditional import generator_for, with_class
 from gankit.models.latent import sample_latent
-from gankit.store import checkpoint, rundir
+from gankit.store import checkpoint, guard, rundir
 from gankit.view.plots import plot_samples
 
 
@@ -45,8 +45,17 @@ class Run:
     def _checkpoint(self) -> dict[str, Any]:
         last = self.path / rundir.LAST
         if not last.is_file():
-            raise RunDirError(f"'{self.path}' has no checkpoint yet ({rundir.LAST}): train it first")
+            raise RunDirError(self._no_checkpoint())
         return checkpoint.load_checkpoint(last)
+
+    def _no_checkpoint(self) -> str:
+        pid = guard.writer_pid(self.path)
+        if pid is None:
+            return f"'{self.path}' has no checkpoint yet ({rundir.LAST}): train it first"
+        when = f" (every {self.config.log.checkpoint_every:,} steps: log.checkpoint_every)"
+        who = f"gankit process {pid}" if pid else "another gankit process"
+        return (f"'{self.path}' is being trained by {who} and has no checkpoint yet: try again once it writes "
+                f"{rundir.LAST}{when}")
 
     @property
     def step(self) -> int:

@@ -182,6 +182,24 @@ def test_a_second_writer_is_refused_naming_the_holder_and_readers_keep_working(t
     assert gankit.train(None, resume=out, overrides=[f"train.steps={step + 2}"], progress=False).step == step + 2
 
 
+def test_a_run_in_training_without_a_checkpoint_yet_says_so_not_train_it_first(run_copy, capsys):
+    shutil.rmtree(run_copy / rundir.CHECKPOINTS)  # as a run is before its first checkpoint
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(run_copy)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["sample", str(run_copy), "-o", str(run_copy.parent / "s.png")]) == 2
+        err = _one_error_line(capsys)
+        assert f"is being trained by gankit process {holder.pid} and has no checkpoint yet" in err
+        assert "log.checkpoint_every" in err and "train it first" not in err
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert main(["sample", str(run_copy), "-o", str(run_copy.parent / "s.png")]) == 2
+    assert "has no checkpoint yet (checkpoints/last.pt): train it first" in _one_error_line(capsys)
+
+
 # ---- 3. damaged files reported, not repaired silently --------------------------------------------------------
 def _damage_history(run: Path) -> list[dict]:
     lines = (run / rundir.HISTORY).read_text().splitlines()
