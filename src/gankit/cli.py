@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--drop-damaged-history", action="store_true",
                        help="with --resume: move damaged history.jsonl lines to history.jsonl.damaged, keep the rest")
-    train.add_argument("--ensemble", type=int, default=0, metavar="K",
+    train.add_argument("--ensemble", type=int, default=None, metavar="K",
                        help="train K seeds of the config at once, stacked (toy MLPs): OUT/member_00 ...")
     train.add_argument("--minutes", type=float, default=None, metavar="M",
                        help="wall-clock budget: stop cleanly after M minutes of training (train.minutes)")
@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise GankitError(f"--config '{config}' is a folder, not a YAML config: {hint}")
         if not config.exists():
             raise GankitError(f"config file '{config}' not found: give a YAML file, or --preset NAME (gankit presets)")
-    if args.ensemble:
+    if args.ensemble is not None:
         from gankit.scale.ensemble import cmd_train_ensemble
         from gankit.training.distributed import from_env
 

@@ -88,13 +88,17 @@ def test_a_refused_ensemble_says_so_before_any_member_loads_its_data(tmp_path, c
     assert not (tmp_path / "ens").exists()
 
 
-def test_cli_ensemble_writes_one_run_directory_per_seed(tmp_path):
+def test_cli_ensemble_writes_one_run_directory_per_seed(tmp_path, capsys):
     out = tmp_path / "ens"
     code = main(["train", "--preset", "wgan-grid25", "--ensemble", "3", "--out", str(out), "--no-progress",
                  *[a for s in SMALL for a in ("--set", s)]])
     assert code == 0
     seeds = [gankit.load_run(out / f"member_{k:02d}").config.seed for k in range(3)]
     assert seeds == [0, 1, 2]
+    lines = capsys.readouterr().out.splitlines()
+    assert sum(line.startswith("data: ") for line in lines) == 1  # the members' same data, said once
+    verdicts = [line.split(":")[0] for line in lines if ": verdict: " in line]
+    assert verdicts == ["member_00", "member_01", "member_02"]  # each verdict says whose it is
 
 
 def test_a_member_does_not_depend_on_the_other_members_bit_for_bit(tmp_path):

@@ -20,6 +20,8 @@ other members, bit for bit: member k trained beside 3, 1 or no other members end
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from tqdm import tqdm
 
+from gankit import limits
 from gankit.config import Config, resolve_config
 from gankit.errors import GankitError, RunDirError
 from gankit.store import rundir
@@ -95,7 +98,15 @@ class StackedPlayers:
 class Ensemble:
     def __init__(self, configs: Sequence[Config], run_dirs: Sequence[Path]) -> None:
         check_members(configs)
-        self.members = [Trainer(cfg, d, progress=False, path="ensemble") for cfg, d in zip(configs, run_dirs)]
+        self.members, said = [], set()
+        for cfg, d in zip(configs, run_dirs):
+            with contextlib.redirect_stdout(io.StringIO()) as lines:  # K members' same data line said once
+                self.members.append(Trainer(cfg, d, progress=False, path="ensemble"))
+            for line in lines.getvalue().splitlines():
+                if line not in said:
+                    said.add(line)
+                    print(line)
+            self.members[-1].label = f"{Path(d).name}: "
         check_members(configs, [(t.G, t.D) for t in self.members])
         for t in self.members:  # K optimiser steps per update run one by one: the fused kernel is ~2.5x cheaper
             fastpath.fuse_adam_(t.opt_g, t.opt_d)
@@ -168,9 +179,13 @@ def cmd_train_ensemble(args: argparse.Namespace) -> int:
     if args.ensemble < 1:
         raise GankitError(f"--ensemble needs at least 1 member, got {args.ensemble}")
     config = resolve_config(args.preset or args.config, args.overrides)
+    need, have = args.ensemble * limits.estimate_bytes(config), limits.memory_bytes()
+    if have is not None and need > have:  # members are built one by one: found out only minutes later otherwise
+        raise GankitError(f"--ensemble {args.ensemble:,} needs about {need / 2**30:,.1f} GiB for its members, more "
+                          f"than this machine's {have / 2**30:,.1f} GiB: train fewer at once (or a sweep)")
     out = Path(args.out) if args.out else Path("runs") / f"{config.name}-x{args.ensemble}"
     dirs = train_ensemble(seed_configs(config, args.ensemble), out, args.overwrite, progress=not args.no_progress)
-    print(f"runs: {dirs[0]} .. {dirs[-1].name} ({len(dirs)} members)")
+    print(f"runs: {dirs[0]}" + (f" .. {dirs[-1].name} ({len(dirs)} members)" if len(dirs) > 1 else " (1 member)"))
     histories = [rundir.read_history(d / rundir.HISTORY) for d in dirs]
     diverged = [h for h in histories if h and h[-1].get("event") == "diverged"]
     return 1 if diverged else 0

@@ -26,6 +26,7 @@ EVAL_BATCH = 1000  # generator forward passes per chunk when sampling for metric
 
 
 class Evaluating:
+    label = ""  # what the verdict line starts with: an ensemble member's name, so K lines can be told apart
     def sample_metrics(self) -> dict[str, Any]:
         """Metrics of G (the weight average when kept) in eval mode, on a latent batch that is the same at
         every evaluation (seeded from the run's seed), so evaluations differ only by the weights and the
@@ -96,7 +97,7 @@ class Evaluating:
         if self.stop_reason is not None:
             result["stopped_early"] = self.stop_reason
         rundir.write_json(self.run_dir / rundir.METRICS, result)
-        print(f"verdict: {result['verdict']} - {result['evidence']}")
+        print(f"{self.label}verdict: {result['verdict']} - {result['evidence']}")
         return result
 
 
