@@ -24,6 +24,7 @@ LATENT_MAX = 1_000_000
 SAMPLE_MAX = 1_000_000  # `gankit sample -n`: a picture of more points says nothing more
 WALKS_MAX = 1_000  # `gankit sample --interpolate -n`
 EVAL_MAX = 10_000_000  # `gankit eval --n`
+TRIALS_MAX = 10_000  # `gankit sweep`: trials planned at once (each a run directory)
 ACTIVATION_COPIES = 8  # G's and D's activations, forward and backward, real and fake
 
 

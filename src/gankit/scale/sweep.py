@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gankit import config as configs
+from gankit import limits
 from gankit.errors import ConfigError, GankitError, unknown_choice
 from gankit.scale.specs import spec_names
 from gankit.scale.trials import StopOn, run_local
@@ -102,8 +103,19 @@ def parse_grid(texts: Sequence[str]) -> list[tuple[str, list[str]]]:
             raise ConfigError(f"--grid expects key=value,value,... (e.g. --grid optim.d.lr=1e-4,1e-3), got '{text}'")
         if key in (k for k, _ in grid):
             raise ConfigError(f"--grid {key} is given twice: list all its values in one --grid")
+        twice = [v for i, v in enumerate(items) if any(_same_value(v, w) for w in items[:i])]
+        if twice:  # two trials training the same thing, under two names
+            raise ConfigError(f"--grid {key} lists {twice[0]} twice: give each value once (--seeds N repeats trials)")
         grid.append((key, items))
     return grid
+
+
+def _same_value(a: str, b: str) -> bool:
+    """'1e-3' and '0.001' are one value; text otherwise."""
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
 
 
 def parse_range(text: str) -> Range:
@@ -273,6 +285,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise GankitError(f"--stop-after is a fraction of training in [0, 1], got {args.stop_after}")
     grid = parse_grid(args.grid)
     ranges = [parse_range(text) for text in args.ranges]
+    count = (len(spec.trials) if spec else math.prod(len(v) for _, v in grid) * max(args.random, 1)) * args.seeds
+    if count > limits.TRIALS_MAX:  # planned one by one in memory before anything trains: a typo, not a study
+        raise GankitError(f"this sweep has {count:,} trials, more than the {limits.TRIALS_MAX:,} gankit plans at "
+                          "once: narrow --grid, --random or --seeds, or split it into several sweeps")
     stop = StopOn(parse_stop_on(args.stop_on), args.stop_after)
     if args.backend == "ray":
         require_ray()
