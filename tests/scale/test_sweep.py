@@ -130,3 +130,14 @@ def test_ray_backend_runs_trials_and_stops_a_collapsed_one(ray_session, tmp_path
     assert (10, "mode collapse", True) in by_step
     assert any(r["step"] == 20 and r["verdict"] != "mode collapse" for r in reports)
     assert any(r.get("done") and r.get("stopped_early") for r in reports)
+
+
+def test_workers_never_outnumber_the_cores_and_share_them():
+    from gankit.scale.trials import share_cores
+
+    workers, threads, note = share_cores(1000, trials=40, cores=2)  # 1000 torch processes would exhaust memory
+    assert (workers, threads) == (2, 1) and "more than the 2 cores" in note and "2 trials at a time" in note
+    assert share_cores(2, trials=5, cores=8) == (2, 4, None)  # the cores split between the workers
+    assert share_cores(8, trials=3, cores=8) == (3, 2, None)  # no idle worker for a trial that is not there
+    assert share_cores(4, trials=3, cores=2)[:2] == (2, 1)
+    assert share_cores(3, trials=1, cores=2) == (1, 2, None)  # one trial: trained in this process

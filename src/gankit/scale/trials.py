@@ -4,13 +4,13 @@ by its mid-training verdict (`StopOn`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gankit import config as configs
+from gankit import machine
 from gankit.errors import ConfigError
 from gankit.metrics import diagnosis
 from gankit.store import rundir
@@ -95,17 +95,29 @@ def _train_stacked(cfgs: Sequence[configs.Config], paths: Sequence[Path], stop: 
     return True
 
 
+def share_cores(workers: int, trials: int, cores: int) -> tuple[int, int, str | None]:
+    """(worker processes, threads each, a line to print or None): each worker takes an equal share of the trials
+    (stacked as one ensemble where they stack) and of the cores; never more workers than cores, since each is a
+    whole training process (its own torch, ~0.3-0.5 GB) and more would only contend for the cores."""
+    note = None
+    if workers > cores and trials > cores:
+        note = (f"--workers {workers:,} is more than the {cores} cores this process may use: training {cores} "
+                "trials at a time")
+    workers = max(1, min(workers, trials, cores))
+    return workers, max(1, cores // workers), note
+
+
 def run_local(todo: Sequence[tuple[configs.Config, Path]], stop: StopOn, workers: int = 1, stack: bool = True) -> None:
     cfgs, dirs = [c.to_dict() for c, _ in todo], [str(d) for _, d in todo]
-    if workers <= 1 or len(todo) <= 1:
+    workers, threads, note = share_cores(workers, len(todo), machine.usable_cores())
+    if note:
+        print(note)
+    if workers <= 1:
         train_group(cfgs, dirs, stop, stack)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # Each worker takes an equal share of the trials (stacked as one ensemble where they stack) and of the cores.
-    workers = min(workers, len(todo))
-    threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         jobs = [pool.submit(train_group, cfgs[w::workers], dirs[w::workers], stop, stack, threads)
