@@ -335,6 +335,8 @@ CASES: list[Case] = [
     Case("export-out-foreign", "export -o onto a file gankit did not write",
          ("export", "run", "-o", "mine.safetensors"), "gankit's mark", _all(_run(), _write("mine.safetensors", "keep"))),
     Case("eval-n-one", "eval --n 1", ("eval", "run", "--n", "1"), "--n must be at least 2", _run()),
+    Case("eval-image-n-three", "eval --n 3 of an image run (precision/recall's 3 neighbours: was a traceback)",
+         ("eval", "run", "--n", "3"), "needs at least 4 samples", _run(source="image")),
     # -- config files
     Case("config-missing", "missing config file", ("train", "--config", "missing.yaml"), "not found"),
     Case("config-missing-no-suffix", "missing config file without .yaml (not a preset name either)",
@@ -552,7 +554,7 @@ CASES: list[Case] = [
 
 
 def make_runs(root: Path) -> dict[str, Path]:
-    """The tiny trained runs the cases copy: 'run' (gan-1d, 4 steps) and 'small' (narrower models)."""
+    """The tiny trained runs the cases copy: 'run' (gan-1d, 4 steps), 'small' (narrower models), 'image'."""
     import gankit
 
     runs = {}
@@ -560,6 +562,9 @@ def make_runs(root: Path) -> dict[str, Path]:
         runs["run"] = gankit.train("gan-1d", out=root / "run", overrides=RUN_SETTINGS, progress=False).path
         runs["small"] = gankit.train("gan-1d", out=root / "small", progress=False,
                                      overrides=[*RUN_SETTINGS, "generator.hidden=8", "discriminator.hidden=8"]).path
+        runs["image"] = gankit.train("mnist-fast", out=root / "image", progress=False,
+                                     overrides=[*RUN_SETTINGS, "data.limit=64", "train.batch_size=16",
+                                                "train.minutes=null", "log.n_samples=16"]).path
     return runs
 
 

@@ -61,6 +61,11 @@ def default_n(data: Any) -> int:
     return toy.DEFAULT_N.get(kind_of(data), 10_000)
 
 
+def min_n(data: Any) -> int:
+    """The fewest generator samples an evaluation of `data` can score (images: precision/recall's neighbours)."""
+    return images.MIN_N if kind_of(data) == "image" else 2
+
+
 def headline(kind: str, data_name: str | None = None) -> tuple[str, str] | None:
     """(metric, 'min' or 'max'): the number that ranks evaluations and runs of this data, as its data part
     declares it; `kind` (`kind_of(data)`) picks the fallback for undeclared data. None: data without metrics."""

@@ -106,6 +106,7 @@ def _cap(x: torch.Tensor, n: int = MAX_REAL) -> torch.Tensor:
 
 
 _K_PR, _K_DC = 3, 5  # the k of precision/recall and of density/coverage (their papers' defaults)
+MIN_N = _K_PR + 1  # the fewest generated images an evaluation takes: each one's k_pr nearest others
 
 
 def _metrics(
