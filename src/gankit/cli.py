@@ -186,7 +186,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
             interpolation_grid(run, tmp, rows=args.n or 8, seed=args.seed, label=label)
         else:
             n = args.n or 64
-            title = picture_title(load_summary(run.path), f"{n:,} samples")
+            title = picture_title(load_summary(run.path), f"{n:,} sample{'s' if n != 1 else ''}")
             title += f" · class {label}" if label is not None else ""
             run.save_samples(tmp, n=n, seed=args.seed, title=title, label=label)
     print(path)

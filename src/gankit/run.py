@@ -134,6 +134,6 @@ class Run:
                      label: int | str | None = None) -> Path:
         """The picture that fits the data: a grid, a 1-D histogram or a 2-D scatter (`label`: one class only)."""
         fake = self.sample(n, seed=seed, raw=True, label=label)
-        title = title or f"{self.config.name} · step {self.step:,} · {n:,} samples"
+        title = title or f"{self.config.name} · step {self.step:,} · {n:,} sample{'s' if n != 1 else ''}"
         return plot_samples(self.data, fake, Path(path), title=title)
 

@@ -66,6 +66,6 @@ def interpolation_grid(run: Run, path: str | Path, rows: int = 8, steps: int = 1
     index = None if label is None else run.class_index(label)
     z = latent_paths(rows, steps, cfg.latent.dim, cfg.latent.dist, seed, cfg.latent.classes, index)
     images = run.data.from_model(run.generator(z).float())
-    title = f"{cfg.name} · step {run.step:,} · latent interpolation ({rows} walks of {steps})"
+    title = f"{cfg.name} · step {run.step:,} · latent interpolation ({rows} walk{'s' if rows != 1 else ''} of {steps})"
     title += f" · class {label}" if label is not None else ""
     return image_grid(images, path, nrow=steps, title=title)
