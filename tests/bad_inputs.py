@@ -264,6 +264,10 @@ CASES: list[Case] = [
     Case("optimiser-misspelt", "misspelt optimiser", train("gan-1d", "optim.d.name=adma"), "did you mean 'adam'"),
     Case("optimiser-key-misspelt", "misspelt optimiser setting", train("gan-1d", "optim.d.lrr=0.1"),
          "did you mean 'lr'"),
+    Case("optimiser-swapped", "--set optim.g.name=sgd on an Adam preset (its betas stay in the section)",
+         train("gan-1d", "optim.g.name=sgd"), "'betas' was adam's"),
+    Case("data-swapped", "--set data.name=ring8 on a grid25 preset (its rows stay in the section)",
+         train("wgan-grid25", "data.name=ring8"), "set it whole instead, e.g. --set 'data={name: ring8}'"),
     Case("data-key-misspelt", "misspelt data setting", train("gan-1d", "data.meen=3"), "did you mean 'mean'"),
     Case("choice-misspelt", "misspelt choice", train("gan-1d", "latent.dist=normel"), "did you mean 'normal'"),
     # -- wrong types

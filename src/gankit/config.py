@@ -7,7 +7,6 @@ A config names one part per axis (data, generator, discriminator, loss, optimise
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ from typing import Any, Literal
 
 import yaml
 
-from gankit.configfile import load_yaml, yaml_data
+from gankit.configfile import load_yaml
 from gankit.errors import ConfigError, closest
+from gankit.overrides import apply_overrides, swap_hint
 from gankit.registry import Registry, coerce, settings
 
 # Keys a run's config.yaml carries for the record that are not settings.
@@ -140,44 +140,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """'optim.d.lr=1e-4' -> (['optim','d','lr'], 0.0001). Values are YAML scalars/lists ('[0.5, 0.9]')."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set expects key=value (e.g. --set optim.d.lr=1e-4), got '{text}'")
-    try:  # under a config file's bounds: an alias bomb in a --set value is refused, not expanded
-        value = yaml_data(raw, f"--set {key.strip()}") if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    if isinstance(value, str):
-        value = _number_or_text(value)
-    return key.strip().split("."), value
-
-
-def _number_or_text(text: str) -> Any:
-    # YAML 1.1 reads "1e-4" as text; users mean a number.
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        return text
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    raw = copy.deepcopy(raw)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = raw
-        for key in path[:-1]:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text}: '{key}' is a value, not a section")
-            node = child
-        node[path[-1]] = value
-    return raw
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
@@ -391,4 +353,13 @@ def resolve_config(config: Config | dict[str, Any] | str | Path, overrides: list
         raw = load_yaml(config)
     else:
         raw = presets.load_preset(str(config))
-    return from_dict(apply_overrides(raw, list(overrides)))
+    return with_overrides(raw, overrides)
+
+
+def with_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> Config:
+    """`raw` with --set overrides applied, validated (a part swapped by one says so where its settings misfit)."""
+    changed = apply_overrides(raw, list(overrides))
+    try:
+        return from_dict(changed)
+    except ConfigError as err:
+        raise swap_hint(err, raw, changed) from None

@@ -37,7 +37,7 @@ def fit(
             raise rundir.RunDirError(f"'{run_dir}' is not a gankit run directory (a config.yaml alone, no "
                                      f"{guard.MARKER}, history or checkpoints): to train that config, "
                                      f"gankit train --config {run_dir / rundir.CONFIG}")
-        cfg = configs.from_dict(configs.apply_overrides(configs.load_yaml(run_dir / rundir.CONFIG), list(overrides)))
+        cfg = configs.with_overrides(configs.load_yaml(run_dir / rundir.CONFIG), overrides)
     # Under torchrun (gankit.training.distributed): every rank gets here with the same config; rank 0 alone writes.
     run_dir = Path(resume) if resume is not None else None
     ctx, _ = distributed.setup(resolve_device(cfg.runtime.device), cfg)
