@@ -15,6 +15,13 @@ def test_values_are_yaml_scalars_with_exponents_read_as_numbers():
     assert parse_override("train.minutes=") == (["train", "minutes"], None)
 
 
+def test_one_text_is_one_override_not_its_characters(tmp_path):
+    import gankit
+
+    run = gankit.train("gan-1d", out=tmp_path / "run", overrides="train.steps=3", progress=False)
+    assert run.config.train.steps == 3 and run.step == 3
+
+
 def test_overrides_leave_the_given_config_unchanged():
     raw = {"optim": {"g": {"name": "adam", "lr": 1e-3}}}
     assert apply_overrides(raw, ["optim.g.lr=0.5"])["optim"]["g"]["lr"] == 0.5

@@ -20,7 +20,7 @@ def train(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     overwrite: bool = False,
-    overrides: list[str] | tuple[str, ...] = (),
+    overrides: list[str] | tuple[str, ...] | str = (),
     progress: bool = True,
     stop_at: int | None = None,
     callbacks: Sequence[Callable[..., str | None]] = (),

@@ -341,7 +341,7 @@ def validate(config: Config) -> None:
         raise ConfigError(f"runtime.device must be auto, cpu, cuda or cuda:N, got '{config.runtime.device}'")
 
 
-def resolve_config(config: Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+def resolve_config(config: Config | dict[str, Any] | str | Path, overrides: list[str] | tuple[str, ...] | str = ()) -> Config:
     """A Config from a Config, a dict, a YAML path or a preset name, with --set overrides applied."""
     from gankit import presets  # (presets import only errors: no circle)
 
@@ -356,9 +356,9 @@ def resolve_config(config: Config | dict[str, Any] | str | Path, overrides: list
     return with_overrides(raw, overrides)
 
 
-def with_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> Config:
+def with_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...] | str) -> Config:
     """`raw` with --set overrides applied, validated (a part swapped by one says so where its settings misfit)."""
-    changed = apply_overrides(raw, list(overrides))
+    changed = apply_overrides(raw, overrides)
     try:
         return from_dict(changed)
     except ConfigError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -35,9 +36,10 @@ def _number_or_text(text: str) -> Any:
         return text
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str] | str) -> dict[str, Any]:
+    """A copy of `raw` with each 'key.path=value' set (one text alone is one override, not its characters)."""
     raw = copy.deepcopy(raw)
-    for text in overrides:
+    for text in [overrides] if isinstance(overrides, str) else overrides:
         path, value = parse_override(text)
         node = raw
         for key in path[:-1]:
