@@ -109,10 +109,11 @@ class Run:
         evidence; written to metrics.json unless write=False. `max_points`: see `gankit.metrics.evaluate`.
         `inception`: add Inception FID (image runs; needs torch-fidelity and its weights, `gankit.metrics.inception`)."""
         n = n or measures.default_n(self.data)
-        if n < measures.min_n(self.data):
-            raise GankitError(f"an evaluation of this run's {self.data.kind} data needs at least "
-                              f"{measures.min_n(self.data)} samples (each is scored against its nearest others), "
-                              f"got {n}: --n {measures.min_n(self.data)} or more")
+        low = measures.min_n(self.data)
+        if n < low:
+            why = " (each is scored against its nearest others)" if self.data.kind == "image" else ""
+            raise GankitError(f"an evaluation of this run's {self.data.kind} data needs at least {low} samples{why}, "
+                              f"got {n}: --n {low} or more")
         if self.data.kind == "image":
             found = measures.evaluate_images(self.config.data["name"], settings(self.config.data), self.sample(n, seed=seed),
                                             inception=inception)
