@@ -141,3 +141,29 @@ def test_workers_never_outnumber_the_cores_and_share_them():
     assert share_cores(8, trials=3, cores=8) == (3, 2, None)  # no idle worker for a trial that is not there
     assert share_cores(4, trials=3, cores=2)[:2] == (2, 1)
     assert share_cores(3, trials=1, cores=2) == (1, 2, None)  # one trial: trained in this process
+
+
+def test_trials_that_alone_would_compile_are_not_stacked_on_the_cpu(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from gankit.config import resolve_config
+    from gankit.scale.trials import StopOn, train_group
+    from gankit.training import capability
+    from gankit.training.trainer import Trainer
+
+    def pays(*overrides: str) -> bool:
+        cfg = resolve_config("wgan-grid25", ["log.eval_every=0", *overrides])
+        return capability.stacking_pays(Trainer(cfg, tmp_path / "t", progress=False, path="ensemble"))[0]
+
+    if shutil.which("g++") or shutil.which("c++") or shutil.which("clang++"):
+        assert pays() is False  # 195,000 steps: alone, the compiled step (~2x faster a trial than stacked)
+    assert pays("train.steps=100") is True  # a short run trains eagerly alone: stacking pays
+    assert pays("runtime.compile=false") is True
+    # a sweep's stackable trials that should not stack train one after another, each its own run
+    monkeypatch.setattr(capability, "stacking_pays", lambda trainer: (False, "alone each trains faster"))
+    cfgs = [resolve_config("wgan-grid25", [*SMALL, f"optim.d.lr={lr}"]).to_dict() for lr in (1e-4, 1e-3)]
+    train_group(cfgs, [str(tmp_path / "a"), str(tmp_path / "b")], StopOn(()))
+    out = capsys.readouterr().out
+    assert "training these 2 trials one after another: alone each trains faster" in out
+    assert "[1/2] a" in out and "[2/2] b" in out
+    assert gankit.load_run(tmp_path / "b").step == 20

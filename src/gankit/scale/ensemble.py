@@ -38,7 +38,7 @@ from gankit.errors import GankitError, RunDirError
 from gankit.store import rundir
 from gankit.store.rundir import open_run_dir
 from gankit.training import fastpath
-from gankit.training.capability import check_members
+from gankit.training.capability import check_members, stacking_pays
 from gankit.training.players import ema_decay, update_ema
 from gankit.training.trainer import Trainer
 
@@ -157,6 +157,9 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
                           "its member_NN runs and nothing else; choose another --out")
     dirs = [rundir.new_run_dir(cfg.name, member_dir(out, k), overwrite) for k, cfg in enumerate(configs)]
     ensemble = Ensemble(configs, dirs)
+    pays, why = stacking_pays(ensemble.members[0])
+    if not pays:  # asked for, so trained as asked; said, since one after another would be faster
+        print(f"note: {why}: `gankit sweep --seeds {len(configs)}` trains them one after another")
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
         open_run_dir(member, resume=False)
     ensemble.train(progress)

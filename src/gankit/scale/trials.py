@@ -81,11 +81,16 @@ def _train_stacked(cfgs: Sequence[configs.Config], paths: Sequence[Path], stop: 
     """Train trials as one ensemble; False (nothing trained) when they do not stack."""
     from gankit.scale.ensemble import Ensemble
     from gankit.store.rundir import open_run_dir
+    from gankit.training.capability import stacking_pays
 
     try:
         ensemble = Ensemble(cfgs, paths)
     except ConfigError as err:
         print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
+        return False
+    pays, why = stacking_pays(ensemble.members[0])
+    if not pays:
+        print(f"sweep: training these {len(paths)} trials one after another: {why}", flush=True)
         return False
     print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
     for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded

@@ -192,3 +192,16 @@ def stack_key(config: Any) -> str:
             "train": [config.train.batch_size, config.train.d_steps, config.train.g_steps],
             "models": [config.generator, config.discriminator, config.latent.dim], "data": config.data}
     return json.dumps(game, sort_keys=True, default=str)
+
+
+def stacking_pays(trainer: Any) -> tuple[bool, str]:
+    """(whether stacking this trial with others beats training it alone, why). On the CPU a trial that alone would
+    run the compiled step trains faster alone: 3.5 against 7.5 ms a member-iteration for 16 wgan-grid25 members
+    stacked (Zen 5, 2 threads; 12.7 against 24.6 ms for post 004's six trials, Zen 3, 1 thread: benchmarks/
+    RESULTS.md "ensemble speed", docs/presets.md). Elsewhere (eager alone, or CUDA, not measured) it stacks."""
+    alone, _ = resolve_compile(trainer.config, trainer.G, trainer.D, trainer.data.kind, trainer.device,
+                               trainer.total_steps)
+    if alone == "step" and trainer.device.type == "cpu":
+        return False, ("alone each trains on the compiled step, about twice as fast a trial as stacked (an eager "
+                       "ensemble) on the CPU")
+    return True, "alone each would train eagerly" if not alone else f"alone each would train on runtime.compile {alone}"
