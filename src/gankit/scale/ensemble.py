@@ -159,7 +159,8 @@ def train_ensemble(configs: Sequence[Config], out: str | Path, overwrite: bool =
     ensemble = Ensemble(configs, dirs)
     pays, why = stacking_pays(ensemble.members[0])
     if not pays:  # asked for, so trained as asked; said, since one after another would be faster
-        print(f"note: {why}: `gankit sweep --seeds {len(configs)}` trains them one after another")
+        print(f"note: {why}: `gankit sweep` with the same settings and --seeds {len(configs)} trains them one "
+              "after another")
     for member in ensemble.members:  # an --overwrite target is removed only now, after every member was built
         open_run_dir(member, resume=False)
     ensemble.train(progress)
