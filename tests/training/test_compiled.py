@@ -39,7 +39,8 @@ def test_allocator_tuning_and_cpu_device_setup_are_harmless():
     assert torch.ones(9_000_000).sum().item() == 9_000_000
 
 
-def test_a_run_that_leaves_threads_to_pytorch_does_not_inherit_the_last_runs_pin(tmp_path):
+def test_a_run_that_leaves_threads_to_pytorch_does_not_inherit_the_last_runs_pin(tmp_path, monkeypatch):
+    monkeypatch.setattr(fastpath, "_THREADS_BEFORE", [])  # as in a fresh process (an earlier test's pin may stand)
     before = torch.get_num_threads()
     torch.set_num_threads(3)  # the process's own count (not 1, whatever the machine)
     try:
