@@ -53,3 +53,4 @@ def test_the_installed_command_and_python_m_gankit_both_go_through_run(tmp_path)
     bad = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "no-such-preset"], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from gankit import __version__
+from gankit.console import keep_going_when_readers_leave
 from gankit.errors import GankitError
 from gankit.store import layout
 
@@ -311,7 +312,9 @@ def run() -> None:
     turn, in-process, a fresh inductor cache each; peak RSS unchanged, 915 MiB; AMD EPYC Zen 5, AVX-512). torchrun's ranks free their
     process group before (training.distributed.shutdown)."""
     gc.set_threshold(*CLI_GC_THRESHOLDS)
+    keep_going_when_readers_leave()
     code = main()
+    sys.stdout.flush()  # what is still buffered goes now, through _Unbroken, not at the interpreter's exit
     gc.freeze()
     sys.exit(code)
 

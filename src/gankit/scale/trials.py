@@ -11,6 +11,7 @@ from typing import Any
 
 from gankit import config as configs
 from gankit import machine
+from gankit.console import keep_going_when_readers_leave
 from gankit.errors import ConfigError
 from gankit.metrics import diagnosis
 from gankit.store import rundir
@@ -124,7 +125,7 @@ def run_local(todo: Sequence[tuple[configs.Config, Path]], stop: StopOn, workers
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked torch thread pools
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=keep_going_when_readers_leave) as pool:
         jobs = [pool.submit(train_group, cfgs[w::workers], dirs[w::workers], stop, stack, threads)
                 for w in range(workers)]
         for job in jobs:
