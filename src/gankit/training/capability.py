@@ -196,12 +196,13 @@ def stack_key(config: Any) -> str:
 
 def stacking_pays(trainer: Any) -> tuple[bool, str]:
     """(whether stacking this trial with others beats training it alone, why). On the CPU a trial that alone would
-    run the compiled step trains faster alone: 3.5 against 7.5 ms a member-iteration for 16 wgan-grid25 members
-    stacked (Zen 5, 2 threads; 12.7 against 24.6 ms for post 004's six trials, Zen 3, 1 thread: benchmarks/
-    RESULTS.md "ensemble speed", docs/presets.md). Elsewhere (eager alone, or CUDA, not measured) it stacks."""
+    run the compiled step trains faster alone: a whole 4-trial wgan-grid25 sweep 112.1 s one after another against
+    260.6 s stacked; per member-iteration 3.5-5.8 ms alone against 7.5-7.8 ms as one of 16 stacked (AMD EPYC Zen 5,
+    AVX-512, 2 threads; benchmarks/RESULTS.md "a toy sweep", "ensemble speed"), and 12.7 against 24.6 ms for post
+    004's six trials (Zen 3, AVX2, 1 thread; docs/presets.md). Elsewhere (eager alone, or CUDA: not measured) it
+    stacks."""
     alone, _ = resolve_compile(trainer.config, trainer.G, trainer.D, trainer.data.kind, trainer.device,
                                trainer.total_steps)
     if alone == "step" and trainer.device.type == "cpu":
-        return False, ("alone each trains on the compiled step, about twice as fast a trial as stacked (an eager "
-                       "ensemble) on the CPU")
+        return False, "alone each trains on the compiled step, faster a trial than stacked (an eager ensemble) on the CPU"
     return True, "alone each would train eagerly" if not alone else f"alone each would train on runtime.compile {alone}"
