@@ -314,7 +314,7 @@ def run() -> None:
     gc.set_threshold(*CLI_GC_THRESHOLDS)
     keep_going_when_readers_leave()
     code = main()
-    sys.stdout.flush()  # what is still buffered goes now, through _Unbroken, not at the interpreter's exit
+    sys.stdout.flush()  # what is still buffered goes now, through console.Unbroken, not at the interpreter's exit
     gc.freeze()
     sys.exit(code)
 

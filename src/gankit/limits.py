@@ -113,6 +113,14 @@ def check_memory(config: Any) -> None:
                           f"{_gib(have)}: lower them")
 
 
+def check_copies(config: Any, copies: int, what: str) -> None:
+    """`copies` runs of `config` in one process (an ensemble's members) within this machine's memory."""
+    need, have = copies * estimate_bytes(config), memory_bytes()
+    if have is not None and need > have:
+        raise ConfigError(f"{what} needs about {_gib(need)} for its members, more than this machine's {_gib(have)}: "
+                          "train fewer at once (or a sweep)")
+
+
 def check_samples(n: int | None, what: str, high: int, dim: int | None = None, numel: int = 2) -> None:
     """A count given on the command line (sample -n, eval --n): within its bound and this machine's memory."""
     if n is None:

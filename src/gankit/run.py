@@ -53,8 +53,7 @@ class Run:
         if pid is None:
             return f"'{self.path}' has no checkpoint yet ({rundir.LAST}): train it first"
         when = f" (every {self.config.log.checkpoint_every:,} steps: log.checkpoint_every)"
-        who = f"gankit process {pid}" if pid else "another gankit process"
-        return (f"'{self.path}' is being trained by {who} and has no checkpoint yet: try again once it writes "
+        return (f"'{self.path}' is being trained by {guard.writer_name(pid)} and has no checkpoint yet: try again once it writes "
                 f"{rundir.LAST}{when}")
 
     @property

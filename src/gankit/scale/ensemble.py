@@ -100,12 +100,15 @@ class Ensemble:
         check_members(configs)
         self.members, said = [], set()
         for cfg, d in zip(configs, run_dirs):
-            with contextlib.redirect_stdout(io.StringIO()) as lines:  # K members' same data line said once
-                self.members.append(Trainer(cfg, d, progress=False, path="ensemble"))
-            for line in lines.getvalue().splitlines():
-                if line not in said:
-                    said.add(line)
-                    print(line)
+            lines = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(lines):  # K members' same data line said once
+                    self.members.append(Trainer(cfg, d, progress=False, path="ensemble"))
+            finally:  # (a member that fails to build still shows what it said)
+                for line in lines.getvalue().splitlines():
+                    if line not in said:
+                        said.add(line)
+                        print(line)
             self.members[-1].label = f"{Path(d).name}: "
         check_members(configs, [(t.G, t.D) for t in self.members])
         for t in self.members:  # K optimiser steps per update run one by one: the fused kernel is ~2.5x cheaper
@@ -183,10 +186,8 @@ def cmd_train_ensemble(args: argparse.Namespace) -> int:
     if args.ensemble < 1:
         raise GankitError(f"--ensemble needs at least 1 member, got {args.ensemble}")
     config = resolve_config(args.preset or args.config, args.overrides)
-    need, have = args.ensemble * limits.estimate_bytes(config), limits.memory_bytes()
-    if have is not None and need > have:  # members are built one by one: found out only minutes later otherwise
-        raise GankitError(f"--ensemble {args.ensemble:,} needs about {need / 2**30:,.1f} GiB for its members, more "
-                          f"than this machine's {have / 2**30:,.1f} GiB: train fewer at once (or a sweep)")
+    # members are built one by one: found out only minutes later otherwise
+    limits.check_copies(config, args.ensemble, f"--ensemble {args.ensemble:,}")
     out = Path(args.out) if args.out else Path("runs") / f"{config.name}-x{args.ensemble}"
     dirs = train_ensemble(seed_configs(config, args.ensemble), out, args.overwrite, progress=not args.no_progress)
     print(f"runs: {dirs[0]}" + (f" .. {dirs[-1].name} ({len(dirs)} members)" if len(dirs) > 1 else " (1 member)"))

@@ -4,6 +4,8 @@ by its mid-training verdict (`StopOn`)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,15 +85,17 @@ def _train_stacked(cfgs: Sequence[configs.Config], paths: Sequence[Path], stop: 
     from gankit.scale.ensemble import Ensemble
     from gankit.store.rundir import open_run_dir
     from gankit.training.capability import stacking_pays
+    from gankit.training.trainer import Trainer
 
     try:
+        with contextlib.redirect_stdout(io.StringIO()):  # its data line is said again by the trial that trains
+            pays, why = stacking_pays(Trainer(cfgs[0], paths[0], progress=False, path="ensemble"))
+        if not pays:  # decided on one trial, not on all K built only to be dropped
+            print(f"sweep: training these {len(paths)} trials one after another: {why}", flush=True)
+            return False
         ensemble = Ensemble(cfgs, paths)
     except ConfigError as err:
         print(f"sweep: these trials do not stack as an ensemble ({err}): training them one after another", flush=True)
-        return False
-    pays, why = stacking_pays(ensemble.members[0])
-    if not pays:
-        print(f"sweep: training these {len(paths)} trials one after another: {why}", flush=True)
         return False
     print(f"sweep: training {len(paths)} trials stacked as one ensemble", flush=True)
     for trainer in ensemble.members:  # a new trial's directory made, a half-trained one's checkpoint loaded

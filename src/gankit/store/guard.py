@@ -236,9 +236,14 @@ def writer_pid(run_dir: Path) -> int | None:
     return None
 
 
+def writer_name(pid: int | None) -> str:
+    """The process holding a run's lock, in words (`writer_pid`'s 0 or None: one /proc/locks did not name)."""
+    return f"gankit process {pid}" if pid else "another gankit process"
+
+
 def busy_message(run_dir: Path) -> str:
     pid = _holder(Path(run_dir))
-    who = f"gankit process {pid}" if pid else "another gankit process"
+    who = writer_name(pid)
     stop = f" or stop it (kill {pid})" if pid else ""
     return (f"'{run_dir}' is being written by {who}: one writer per run directory; wait for it to finish{stop}, "
             "or train into another --out (report, compare and eval read it meanwhile)")
