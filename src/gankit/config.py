@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from gankit.configfile import load_yaml
-from gankit.errors import ConfigError, closest
+from gankit.errors import ConfigError, closest, in_section
 from gankit.overrides import apply_overrides, swap_hint
 from gankit.registry import Registry, coerce, settings
 
@@ -270,7 +270,7 @@ def _resolve_parts(config: Config) -> None:
         try:
             resolved = registry.resolve(part["name"], params, injected)
         except ConfigError as err:
-            raise ConfigError(f"{section}: {err}") from None
+            raise in_section(err, section) from None
         setattr(config, section, {"name": part["name"], **resolved})
     import torch
 
@@ -283,7 +283,7 @@ def _resolve_parts(config: Config) -> None:
         try:
             config.reg[name] = PENALTIES.resolve(name, params)
         except ConfigError as err:
-            raise ConfigError(f"reg: {err}") from None
+            raise in_section(err, "reg") from None
         PENALTIES.build(name, config.reg[name])  # checks its values (messages name reg.<penalty>)
     for who in ("g", "d"):
         part = config.optim[who]
@@ -291,7 +291,7 @@ def _resolve_parts(config: Config) -> None:
             resolved = OPTIMIZERS.resolve(part["name"], settings(part), ("params",))
             build_optimizer(part["name"], resolved, [torch.zeros(1, requires_grad=True)])  # checks values
         except ConfigError as err:
-            raise ConfigError(f"optim.{who}: {err}") from None
+            raise in_section(err, f"optim.{who}") from None
         config.optim[who] = {"name": part["name"], **resolved}
 
 

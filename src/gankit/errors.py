@@ -16,6 +16,21 @@ class ConfigError(GankitError):
     """A config key, value or combination is invalid."""
 
 
+class UnknownSetting(ConfigError):
+    """A part given a setting it does not take: which one, and (once a section names it) where."""
+
+    def __init__(self, message: str, key: str, section: str | None = None) -> None:
+        super().__init__(message)
+        self.key, self.section = key, section
+
+
+def in_section(err: ConfigError, section: str) -> ConfigError:
+    """`err` prefixed with the config section it arose in, keeping what it knows (an UnknownSetting's key)."""
+    if isinstance(err, UnknownSetting):
+        return UnknownSetting(f"{section}: {err}", err.key, section)
+    return ConfigError(f"{section}: {err}")
+
+
 class DataError(GankitError):
     """Data is missing, empty or unreadable."""
 

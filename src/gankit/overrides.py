@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from gankit.configfile import yaml_data
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, UnknownSetting
 
 __all__ = ["apply_overrides", "parse_override", "swap_hint"]
 
@@ -69,10 +69,10 @@ def _swapped(before: dict[str, Any], after: dict[str, Any], where: str = "") -> 
 def swap_hint(err: ConfigError, before: dict[str, Any], after: dict[str, Any]) -> ConfigError:
     """`--set optim.g.name=sgd` keeps the section's other settings, made for the part it replaced: where one of
     them does not fit the new part, the error says whose it was and how to set the section whole."""
-    text = str(err)
+    if not isinstance(err, UnknownSetting):
+        return err
     for where, old, new in _swapped(before, after):
-        if text.startswith(f"{where}: ") and " has no setting '" in text:
-            key = text.split(" has no setting '", 1)[1].split("'", 1)[0]
-            return ConfigError(f"{text} ('{key}' was {old}'s: a --set of {where}.name keeps the section's other "
+        if err.section == where:
+            return ConfigError(f"{err} ('{err.key}' was {old}'s: a --set of {where}.name keeps the section's other "
                                f"settings; set it whole instead, e.g. --set '{where}={{name: {new}}}')")
     return err

@@ -13,7 +13,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from gankit.errors import ConfigError, closest, unknown_choice
+from gankit.errors import ConfigError, UnknownSetting, closest, unknown_choice
 
 
 def settings(part: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +71,7 @@ class Registry:
                 guess = closest(key, allowed)
                 hint = f"did you mean '{guess}'? " if guess else ""
                 valid = ", ".join(sorted(allowed)) or "(none)"
-                raise ConfigError(f"{self.kind} '{name}' has no setting '{key}': {hint}valid settings: {valid}")
+                raise UnknownSetting(f"{self.kind} '{name}' has no setting '{key}': {hint}valid settings: {valid}", key)
             resolved[key] = coerce(value, hints.get(key), f"{self.kind} '{name}' setting '{key}'")
         for key, param in allowed.items():
             if key not in resolved:
