@@ -216,9 +216,10 @@ def folder(
             f"{what} in {root}{where} (looked for {', '.join(IMAGE_SUFFIXES)}): "
             "set data.path to a folder with readable images"
         )
-    origin = f"{len(images):,} images from {root}{where}"
+    origin = f"{len(images):,} image{'s' if len(images) != 1 else ''} from {root}{where}"
     if skipped:
-        origin += f" ({len(skipped)} unreadable files skipped: first one: {_relative(skipped[0], root)})"
+        files = "1 unreadable file" if len(skipped) == 1 else f"{len(skipped)} unreadable files"
+        origin += f" ({files} skipped: first one: {_relative(skipped[0], root)})"
     if limit is not None and len(images) >= limit:
         origin += "; stopped at the limit"
     return image_source(
